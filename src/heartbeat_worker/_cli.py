@@ -1,0 +1,49 @@
+"""The ``heartbeat-worker`` command line.
+
+Each subcommand lives beside the code it drives and contributes two functions,
+``add_arguments(parser)`` and ``main(args) -> int``; this module only assembles them, so that
+``heartbeat-worker --help`` stays cheap (heavy modules are imported once a command is chosen).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+
+# name -> (module that implements it, one-line help)
+_SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "dev-server": (
+        "heartbeat_worker.devserver._command",
+        "run a local SWF-compatible endpoint for development and tests",
+    ),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="heartbeat-worker",
+        description="Asyncio activity workers for Amazon SWF, with automatic heartbeats.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in _SUBCOMMANDS.items():
+        module = importlib.import_module(module_name)
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(sub)
+        sub.set_defaults(_command_module=module)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    result: int = args._command_module.main(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""The exception hierarchy: everything the framework raises derives from one base class.
+
+Catching :class:`HeartbeatWorkerError` is enough to handle any error of ours, while the
+subclasses also derive from the matching built-in (``ValueError``...) so that code written
+without knowledge of this library still catches them the way it expects.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "ActivityCancelled",
+    "ConfigurationError",
+    "HeartbeatWorkerError",
+    "NotInActivityError",
+    "SWFLimitError",
+]
+
+
+class HeartbeatWorkerError(Exception):
+    """Base class of every exception raised by heartbeat-worker."""
+
+
+class ConfigurationError(HeartbeatWorkerError, ValueError):
+    """A worker, an activity definition or a command line was set up inconsistently."""
+
+
+class SWFLimitError(HeartbeatWorkerError, ValueError):
+    """A value would exceed one of SWF's field limits.
+
+    SWF itself would reject the call (botocore only checks minimum lengths on the client),
+    so the framework refuses the value where it is produced, naming the limit, instead of
+    letting a heartbeat or an answer fail later, far from the code that caused it.
+    """
+
+    def __init__(self, field: str, limit: int, actual: int) -> None:
+        self.field = field
+        self.limit = limit
+        self.actual = actual
+        super().__init__(
+            f"{field} is {actual} characters long; SWF allows at most {limit} characters"
+        )
+
+
+class NotInActivityError(HeartbeatWorkerError, RuntimeError):
+    """An activity-only function (``heartbeat()``, ``info()``...) was called outside one."""
+
+
+class ActivityCancelled(HeartbeatWorkerError):
+    """The activity has been asked to stop.
+
+    A blocking (thread) activity sees it raised by :func:`heartbeat_worker.heartbeat` once a
+    stop was requested, and may raise it itself, optionally with ``details`` that the worker
+    sends in ``RespondActivityTaskCanceled`` (for example what the cleanup undid). Coroutine
+    activities are stopped by anyio cancellation instead, but may raise it as well.
+    """
+
+    def __init__(self, message: str = "activity cancelled", *, details: Any = None) -> None:
+        super().__init__(message)
+        self.details = details

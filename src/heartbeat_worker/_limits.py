@@ -1,0 +1,49 @@
+"""SWF's field limits, in one place, with the checks and cuts that honour them.
+
+The numbers come from botocore's SWF service model (``botocore/data/swf``): botocore only
+enforces minimum lengths client side, so exceeding a maximum is discovered by SWF, far from
+the code that produced the value. Every call site checks against these instead.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from ._errors import SWFLimitError
+
+HEARTBEAT_DETAILS_MAX: Final = 2048
+"""``RecordActivityTaskHeartbeat.details`` (shape ``LimitedData``)."""
+
+DATA_MAX: Final = 32768
+"""``result``, failure and cancel ``details``, ``input`` (shape ``Data``)."""
+
+FAILURE_REASON_MAX: Final = 256
+"""``RespondActivityTaskFailed.reason`` (shape ``FailureReason``)."""
+
+IDENTITY_MAX: Final = 256
+"""``identity`` of pollers (shape ``Identity``)."""
+
+TASK_TOKEN_MAX: Final = 1024
+
+_ELLIPSIS: Final = "..."
+
+
+def check_length(field: str, value: str, limit: int) -> str:
+    """Return ``value`` unchanged, or raise :class:`SWFLimitError` naming ``field``."""
+    if len(value) > limit:
+        raise SWFLimitError(field, limit, len(value))
+    return value
+
+
+def cut_end(value: str, limit: int) -> str:
+    """Keep the beginning of ``value`` within ``limit``: for reasons, where the type comes first."""
+    if len(value) <= limit:
+        return value
+    return value[: limit - len(_ELLIPSIS)] + _ELLIPSIS
+
+
+def cut_start(value: str, limit: int) -> str:
+    """Keep the end of ``value`` within ``limit``: for tracebacks, where the error is last."""
+    if len(value) <= limit:
+        return value
+    return _ELLIPSIS + value[len(value) - (limit - len(_ELLIPSIS)) :]
