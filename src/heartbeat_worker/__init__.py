@@ -1,7 +1,14 @@
-"""heartbeat-worker: asyncio activity workers for Amazon SWF, with automatic heartbeats."""
+"""heartbeat-worker: asyncio activity workers for Amazon SWF, with automatic heartbeats.
+
+Decorate a function with :func:`activity`, hand it to a :class:`Worker`, and the framework
+polls SWF, heartbeats in the background with the latest details the activity recorded via
+:func:`heartbeat`, cancels the activity when SWF asks, and always answers the task.
+"""
 
 from __future__ import annotations
 
+from ._context import ActivityInfo, cancel_requested, heartbeat, info
+from ._definition import Activity, ActivityType, activity
 from ._errors import (
     ActivityCancelled,
     ConfigurationError,
@@ -9,14 +16,25 @@ from ._errors import (
     NotInActivityError,
     SWFLimitError,
 )
+from ._logging import configure_logging
+from ._worker import Worker
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "Activity",
     "ActivityCancelled",
+    "ActivityInfo",
+    "ActivityType",
     "ConfigurationError",
     "HeartbeatWorkerError",
     "NotInActivityError",
     "SWFLimitError",
+    "Worker",
     "__version__",
+    "activity",
+    "cancel_requested",
+    "configure_logging",
+    "heartbeat",
+    "info",
 ]

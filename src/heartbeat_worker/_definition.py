@@ -1,0 +1,169 @@
+"""The ``@activity`` decorator and what it records about a function.
+
+The decorator only describes: it does not change how the function behaves when called
+directly, so activities stay ordinary functions that unit tests can call.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, ParamSpec, TypeVar, overload
+
+from ._errors import ConfigurationError
+
+__all__ = ["Activity", "ActivityType", "activity", "format_timeout"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_NAME_MAX = 256
+_VERSION_MAX = 64
+
+
+def format_timeout(seconds: float | None) -> str:
+    """Render a timeout the way SWF wants it: whole seconds as a string, or ``NONE``.
+
+    Fractional values are kept (``"0.5"``) because the dev server accepts them to run tests
+    quickly; SWF itself only takes whole seconds, which is checked where types are registered.
+    """
+    if seconds is None:
+        return "NONE"
+    if seconds <= 0:
+        raise ConfigurationError(f"timeouts must be positive seconds or None, not {seconds!r}")
+    if float(seconds).is_integer():
+        return str(int(seconds))
+    return repr(float(seconds))
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityType:
+    """An SWF activity type and the defaults registered with it (seconds; None is NONE)."""
+
+    name: str
+    version: str = "1"
+    task_list: str | None = None
+    heartbeat_timeout: float | None = 60.0
+    start_to_close_timeout: float | None = None
+    schedule_to_start_timeout: float | None = None
+    schedule_to_close_timeout: float | None = None
+    description: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.name) <= _NAME_MAX:
+            raise ConfigurationError(f"activity name must be 1 to {_NAME_MAX} characters")
+        if not 1 <= len(self.version) <= _VERSION_MAX:
+            raise ConfigurationError(f"activity version must be 1 to {_VERSION_MAX} characters")
+        for timeout in (
+            self.heartbeat_timeout,
+            self.start_to_close_timeout,
+            self.schedule_to_start_timeout,
+            self.schedule_to_close_timeout,
+        ):
+            format_timeout(timeout)  # raises on nonsense
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.name, self.version)
+
+    def registration_defaults(self) -> dict[str, Any]:
+        """Keyword arguments for ``RegisterActivityType`` beyond domain, name and version."""
+        arguments: dict[str, Any] = {
+            "defaultTaskHeartbeatTimeout": format_timeout(self.heartbeat_timeout),
+            "defaultTaskStartToCloseTimeout": format_timeout(self.start_to_close_timeout),
+            "defaultTaskScheduleToStartTimeout": format_timeout(self.schedule_to_start_timeout),
+            "defaultTaskScheduleToCloseTimeout": format_timeout(self.schedule_to_close_timeout),
+        }
+        if self.task_list is not None:
+            arguments["defaultTaskList"] = {"name": self.task_list}
+        if self.description is not None:
+            arguments["description"] = self.description
+        return arguments
+
+
+class Activity(Generic[P, R]):
+    """A function decorated with :func:`activity`: still callable exactly as before.
+
+    Keeping the wrapped function's signature in the type (``ParamSpec``) means a type checker
+    sees ``etl(rows=10)`` on a decorated function the same as on the original.
+    """
+
+    def __init__(self, function: Callable[P, R], activity_type: ActivityType) -> None:
+        self.function = function
+        self.activity_type = activity_type
+        self.is_coroutine = inspect.iscoroutinefunction(function)
+        self.signature = inspect.signature(function)
+        functools.update_wrapper(self, function)
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self.function(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        kind = "async" if self.is_coroutine else "sync"
+        return (
+            f"<Activity {self.activity_type.name} v{self.activity_type.version} "
+            f"({kind}) {self.function.__module__}.{self.function.__qualname__}>"
+        )
+
+
+@overload
+def activity(function: Callable[P, R], /) -> Activity[P, R]: ...
+
+
+@overload
+def activity(
+    *,
+    name: str | None = None,
+    version: str = "1",
+    task_list: str | None = None,
+    heartbeat_timeout: float | None = 60.0,
+    start_to_close_timeout: float | None = None,
+    schedule_to_start_timeout: float | None = None,
+    schedule_to_close_timeout: float | None = None,
+    description: str | None = None,
+) -> Callable[[Callable[P, R]], Activity[P, R]]: ...
+
+
+def activity(
+    function: Callable[P, R] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    version: str = "1",
+    task_list: str | None = None,
+    heartbeat_timeout: float | None = 60.0,
+    start_to_close_timeout: float | None = None,
+    schedule_to_start_timeout: float | None = None,
+    schedule_to_close_timeout: float | None = None,
+    description: str | None = None,
+) -> Activity[P, R] | Callable[[Callable[P, R]], Activity[P, R]]:
+    """Declare a function (``async def`` or blocking ``def``) as an SWF activity.
+
+    Used bare (``@activity``) or with options. The timeouts are the defaults registered
+    with the activity type, in seconds (``None`` registers ``NONE``); a decider may override
+    them when it schedules a task, which is why the worker resolves the timeout in force
+    for every task rather than trusting these values (see ``Worker(resolve_timeouts=...)``).
+    """
+
+    def decorate(target: Callable[P, R]) -> Activity[P, R]:
+        if isinstance(target, Activity):
+            raise ConfigurationError(f"{target!r} is already an activity")
+        if inspect.isasyncgenfunction(target) or inspect.isgeneratorfunction(target):
+            raise ConfigurationError("an activity must be a function, not a generator")
+        activity_type = ActivityType(
+            name=name or target.__name__,
+            version=version,
+            task_list=task_list,
+            heartbeat_timeout=heartbeat_timeout,
+            start_to_close_timeout=start_to_close_timeout,
+            schedule_to_start_timeout=schedule_to_start_timeout,
+            schedule_to_close_timeout=schedule_to_close_timeout,
+            description=description,
+        )
+        return Activity(target, activity_type)
+
+    if function is not None:
+        return decorate(function)
+    return decorate

@@ -1,0 +1,381 @@
+"""One task, from the poll reply to the answer: run the activity beside its heartbeater,
+then answer SWF exactly once (or deliberately not at all, with a log line saying why).
+
+The answer always follows from one :class:`Outcome`:
+
+=====================  ==============================================================
+activity returned      ``RespondActivityTaskCompleted`` (result JSON-encoded)
+activity raised        ``RespondActivityTaskFailed`` (reason: type and message, details:
+                       the traceback's end)
+stopped, SWF cancel    ``RespondActivityTaskCanceled`` (details: those the activity
+                       attached to ``ActivityCancelled``, else its latest progress)
+stopped, shutdown      ``RespondActivityTaskFailed`` with reason ``worker shutdown``
+stopped, task lost     nothing: SWF has closed the task already
+=====================  ==============================================================
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import json
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+import anyio.to_thread
+from structlog.typing import FilteringBoundLogger
+
+from ._budget import HeartbeatBudget
+from ._codec import InputError, bind_input, encode_result
+from ._context import ActivityContext, ActivityInfo, StopReason, bind
+from ._definition import Activity
+from ._errors import ActivityCancelled, SWFLimitError
+from ._heartbeater import Heartbeater, heartbeat_interval
+from ._limits import DATA_MAX, FAILURE_REASON_MAX, cut_end, cut_start
+from ._logging import get_logger, token_hash
+from ._swf import Backoff, SWFClient, is_task_closed, retry_transient
+from ._timeouts import TaskTimeouts, TimeoutResolver
+
+__all__ = ["ExecutionSettings", "Outcome", "OutcomeKind", "TaskExecution"]
+
+SHUTDOWN_REASON = "worker shutdown"
+_CHECKPOINT_KEY = "heartbeat_worker.checkpoint"
+_INPUT_KEY = "heartbeat_worker.input"
+
+
+class OutcomeKind(enum.Enum):
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    LEFT = "left to SWF"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    kind: OutcomeKind
+    result: str | None = None
+    reason: str | None = None
+    details: str | None = None
+
+    @classmethod
+    def failed(cls, reason: str, details: str | None = None) -> Outcome:
+        return cls(
+            OutcomeKind.FAILED,
+            reason=cut_end(reason, FAILURE_REASON_MAX),
+            details=None if details is None else cut_start(details, DATA_MAX),
+        )
+
+    @classmethod
+    def from_exception(cls, error: BaseException) -> Outcome:
+        message = cut_end(str(error), FAILURE_REASON_MAX)
+        reason = f"{type(error).__name__}: {message}" if message else type(error).__name__
+        frames = "".join(traceback.format_tb(error.__traceback__))
+        # The message may be huge; the traceback's frames are what locate the error.
+        details = f"Traceback (most recent call last):\n{frames}{type(error).__name__}: "
+        details += cut_end(str(error), DATA_MAX // 4)
+        return cls.failed(reason, details)
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionSettings:
+    domain: str
+    task_list: str
+    heartbeat_fraction: float
+    heartbeat_interval_without_timeout: float
+    cancel_grace_period: float
+
+
+class TaskExecution:
+    """Runs one polled task; :meth:`stop` may be called by the heartbeater or the worker."""
+
+    def __init__(
+        self,
+        task: dict[str, Any],
+        activity: Activity[..., Any] | None,
+        *,
+        settings: ExecutionSettings,
+        client: SWFClient,
+        resolver: TimeoutResolver,
+        thread_limiter: anyio.CapacityLimiter,
+        budget: HeartbeatBudget | None = None,
+    ) -> None:
+        self._task = task
+        self._activity = activity
+        self._settings = settings
+        self._client = client
+        self._resolver = resolver
+        self._thread_limiter = thread_limiter
+        self._budget = budget
+        self._token: str = task["taskToken"]
+        activity_type = task["activityType"]
+        execution = task["workflowExecution"]
+        self.log: FilteringBoundLogger = get_logger(
+            domain=settings.domain,
+            task_list=settings.task_list,
+            activity_type=activity_type["name"],
+            activity_version=activity_type["version"],
+            activity_id=task["activityId"],
+            workflow_id=execution["workflowId"],
+            run_id=execution["runId"],
+            token=token_hash(self._token),
+        )
+        self.context: ActivityContext | None = None
+        self.heartbeater: Heartbeater | None = None
+        self.outcome: Outcome | None = None
+        self._activity_scope = anyio.CancelScope()
+        self._settled = anyio.Event()
+        self._stop_requested = anyio.Event()
+        self._answered = False
+        self._started = time.monotonic()
+
+    # -- the worker's and the heartbeater's entry points ---------------------------------
+
+    async def run(self) -> Outcome:
+        self.log.info("task received")
+        outcome = await self._prepare_and_run()
+        self.outcome = outcome
+        await self._answer(outcome)
+        return outcome
+
+    async def hand_back(self, reason: str) -> Outcome:
+        """Answer failed without running the activity, so a decider reschedules at once."""
+        self.outcome = outcome = Outcome.failed(reason)
+        await self._answer(outcome)
+        return outcome
+
+    def stop(self, reason: StopReason, why: str) -> None:
+        """Ask the activity to stop. The first reason wins; it decides the answer."""
+        context = self.context
+        if context is None or self._settled.is_set() or not context.request_stop(reason):
+            return
+        self._stop_requested.set()
+        log = self.log.warning if reason is StopReason.TASK_LOST else self.log.info
+        log("stopping activity", reason=reason.value, why=why)
+        if self._activity is not None and self._activity.is_coroutine:
+            self._activity_scope.cancel()
+
+    # -- running ---------------------------------------------------------------------------
+
+    async def _prepare_and_run(self) -> Outcome:
+        activity = self._activity
+        if activity is None:
+            activity_type = self._task["activityType"]
+            return Outcome.failed(
+                f"unknown activity type {activity_type['name']!r} version "
+                f"{activity_type['version']!r}: this worker does not implement it"
+            )
+        raw_input, checkpoint = _unwrap_input(self._task.get("input"))
+        try:
+            arguments = bind_input(activity.signature, raw_input)
+        except InputError as error:
+            return Outcome.failed(f"bad input: {error}")
+        timeouts = await self._resolver.resolve(self._task, activity.activity_type)
+        self.context = context = self._make_context(timeouts, checkpoint, activity)
+        self.heartbeater = heartbeater = Heartbeater(
+            context,
+            self._client,
+            self._token,
+            interval=heartbeat_interval(
+                timeouts.heartbeat,
+                self._settings.heartbeat_fraction,
+                self._settings.heartbeat_interval_without_timeout,
+            ),
+            on_stop=self.stop,
+            log=self.log,
+            budget=self._budget,
+        )
+        raw: list[Outcome] = []
+        async with anyio.create_task_group() as group:
+            heartbeat_scope = anyio.CancelScope()
+
+            async def beat() -> None:
+                with heartbeat_scope:
+                    await heartbeater.run()
+
+            async def work() -> None:
+                raw.append(await self._call(activity, arguments.args, arguments.kwargs))
+                self._settled.set()
+
+            group.start_soon(beat)
+            group.start_soon(work)
+            group.start_soon(self._enforce_grace)
+            await self._settled.wait()
+            # Stop beating before answering: a heartbeat after the answer only draws errors.
+            heartbeat_scope.cancel()
+            outcome = raw[0] if raw else self._abandoned_outcome()
+            self.outcome = outcome
+            await self._answer(outcome)
+            group.cancel_scope.cancel()  # the grace timer; a stuck activity keeps the group
+        return outcome
+
+    async def _call(
+        self, activity: Activity[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Outcome:
+        context = self.context
+        assert context is not None
+        bind(context)
+        try:
+            with self._activity_scope:
+                if activity.is_coroutine:
+                    value = await activity.function(*args, **kwargs)
+                else:
+                    value = await anyio.to_thread.run_sync(
+                        functools.partial(activity.function, *args, **kwargs),
+                        abandon_on_cancel=True,
+                        limiter=self._thread_limiter,
+                    )
+                return self._completed(value)
+            return self._stopped_outcome(details=None)
+        except ActivityCancelled as cancelled:
+            if context.stop_reason is None:
+                return Outcome.from_exception(cancelled)  # not asked to: SWF wants fail
+            return self._stopped_outcome(details=cancelled.details)
+        except Exception as error:
+            return Outcome.from_exception(error)
+
+    def _completed(self, value: Any) -> Outcome:
+        try:
+            result = encode_result(value)
+        except SWFLimitError as error:
+            return Outcome.failed(f"result too large: {error}")
+        except (TypeError, ValueError) as error:
+            return Outcome.failed(f"result is not JSON-serializable: {error}")
+        return Outcome(OutcomeKind.COMPLETED, result=result)
+
+    def _stopped_outcome(self, details: Any) -> Outcome:
+        context = self.context
+        assert context is not None
+        reason = context.stop_reason
+        if reason is StopReason.CANCEL_REQUESTED:
+            if details is None:
+                encoded = context.details_json
+            else:
+                try:
+                    encoded = json.dumps(details, separators=(",", ":"))
+                except (TypeError, ValueError):
+                    encoded = json.dumps(repr(details))
+            return Outcome(
+                OutcomeKind.CANCELED,
+                details=None if encoded is None else cut_start(encoded, DATA_MAX),
+            )
+        if reason is StopReason.SHUTDOWN:
+            return Outcome.failed(SHUTDOWN_REASON, context.details_json)
+        return Outcome(OutcomeKind.LEFT, reason="SWF closed the task")
+
+    def _abandoned_outcome(self) -> Outcome:
+        self.log.warning(
+            "activity ignored the stop request for the grace period; answering without it",
+            grace_period=self._settings.cancel_grace_period,
+        )
+        return self._stopped_outcome(details=None)
+
+    async def _enforce_grace(self) -> None:
+        """After a stop request, give the activity the grace period, then stop waiting."""
+        await self._stop_requested.wait()
+        await anyio.sleep(self._settings.cancel_grace_period)
+        if not self._settled.is_set():
+            self._activity_scope.cancel()  # a thread is abandoned; a coroutine may ignore it
+            self._settled.set()
+
+    def _make_context(
+        self, timeouts: TaskTimeouts, checkpoint: Any, activity: Activity[..., Any]
+    ) -> ActivityContext:
+        task = self._task
+        execution = task["workflowExecution"]
+        info = ActivityInfo(
+            domain=self._settings.domain,
+            task_list=self._settings.task_list,
+            activity_id=task["activityId"],
+            activity_type=task["activityType"]["name"],
+            activity_version=task["activityType"]["version"],
+            workflow_id=execution["workflowId"],
+            run_id=execution["runId"],
+            started_event_id=int(task["startedEventId"]),
+            heartbeat_timeout=timeouts.heartbeat,
+            start_to_close_timeout=timeouts.start_to_close,
+            started_at=datetime.now(UTC),
+            token_hash=token_hash(self._token),
+            checkpoint=checkpoint,
+        )
+        return ActivityContext(info, in_thread=not activity.is_coroutine)
+
+    # -- answering -------------------------------------------------------------------------
+
+    async def _answer(self, outcome: Outcome) -> None:
+        if self._answered:
+            return
+        self._answered = True
+        duration = round(time.monotonic() - self._started, 3)
+        beats = self.heartbeater.beats_sent if self.heartbeater else 0
+        if outcome.kind is OutcomeKind.LEFT:
+            self.log.warning(
+                "task left to SWF's timeout", why=outcome.reason, duration=duration, beats=beats
+            )
+            return
+        call = self._answer_call(outcome)
+        try:
+            await retry_transient(
+                call, backoff=Backoff(initial=0.1, maximum=10.0), what=_ANSWER_NAMES[outcome.kind]
+            )
+        except Exception as error:
+            if is_task_closed(error):
+                # After a lost reply and a retry, this means the first answer arrived.
+                self.log.warning(
+                    "SWF no longer knows the task; the answer was either recorded already "
+                    "or the task closed meanwhile",
+                    outcome=outcome.kind.value,
+                )
+                return
+            self.log.error(
+                "could not answer the task; it is left to SWF's timeout",
+                outcome=outcome.kind.value,
+                error=repr(error),
+            )
+            return
+        fields: dict[str, Any] = {"duration": duration, "beats": beats}
+        if outcome.reason is not None:
+            fields["reason"] = outcome.reason
+        self.log.info(f"task {outcome.kind.value}", **fields)
+
+    def _answer_call(self, outcome: Outcome) -> Callable[[], Any]:
+        client, token = self._client, self._token
+        if outcome.kind is OutcomeKind.COMPLETED:
+            if outcome.result is None:
+                return lambda: client.respond_activity_task_completed(taskToken=token)
+            result = outcome.result
+            return lambda: client.respond_activity_task_completed(taskToken=token, result=result)
+        if outcome.kind is OutcomeKind.CANCELED:
+            details = outcome.details
+            if details is None:
+                return lambda: client.respond_activity_task_canceled(taskToken=token)
+            return lambda: client.respond_activity_task_canceled(taskToken=token, details=details)
+        arguments: dict[str, Any] = {"taskToken": token, "reason": outcome.reason or ""}
+        if outcome.details is not None:
+            arguments["details"] = outcome.details
+        return lambda: client.respond_activity_task_failed(**arguments)
+
+
+_ANSWER_NAMES = {
+    OutcomeKind.COMPLETED: "RespondActivityTaskCompleted",
+    OutcomeKind.FAILED: "RespondActivityTaskFailed",
+    OutcomeKind.CANCELED: "RespondActivityTaskCanceled",
+}
+
+
+def _unwrap_input(raw_input: str | None) -> tuple[str | None, Any]:
+    """Separate a checkpoint envelope (see ``heartbeat_worker.with_checkpoint``) from input."""
+    if not raw_input or _CHECKPOINT_KEY not in raw_input:
+        return raw_input, None
+    try:
+        value = json.loads(raw_input)
+    except ValueError:
+        return raw_input, None
+    if isinstance(value, dict) and set(value) == {_CHECKPOINT_KEY, _INPUT_KEY}:
+        inner = value[_INPUT_KEY]
+        return (None if inner is None else json.dumps(inner)), value[_CHECKPOINT_KEY]
+    return raw_input, None

@@ -1,0 +1,56 @@
+"""Logging: structlog, with task tokens reduced to a short digest.
+
+A task token authorises answering a task, so it is a secret: log lines carry
+:func:`token_hash` instead, which is enough to correlate lines about one task and cannot be
+turned back into the token. The library never configures logging on import;
+:func:`configure_logging` is for programs (the CLI calls it) that want our defaults.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import sys
+from typing import Literal
+
+import structlog
+from structlog.typing import FilteringBoundLogger
+
+__all__ = ["LogFormat", "configure_logging", "get_logger", "token_hash"]
+
+LogFormat = Literal["console", "json"]
+
+_LOGGER_NAME = "heartbeat_worker"
+
+
+def token_hash(task_token: str) -> str:
+    """A 12-character digest of a task token, safe to log."""
+    return hashlib.sha256(task_token.encode()).hexdigest()[:12]
+
+
+def get_logger(**initial_values: object) -> FilteringBoundLogger:
+    logger: FilteringBoundLogger = structlog.get_logger(_LOGGER_NAME, **initial_values)
+    return logger
+
+
+def configure_logging(
+    log_format: LogFormat = "console", level: int = logging.INFO, stream: object = None
+) -> None:
+    """Send structlog output to stderr (or ``stream``): coloured for people, JSON for machines."""
+    renderer: structlog.typing.Processor
+    if log_format == "json":
+        renderer = structlog.processors.JSONRenderer()
+    else:
+        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(file=stream or sys.stderr),  # type: ignore[arg-type]
+        cache_logger_on_first_use=False,
+    )

@@ -1,0 +1,225 @@
+"""The connection to SWF: two clients, and the rules for retrying what failed.
+
+Why two clients: a long poll holds its HTTP connection for up to 60 s, and botocore's
+connection pool is small (10 by default). With one shared pool, a handful of pollers can
+leave heartbeats and answers queueing for a connection while their deadlines pass. So the
+pollers get a client of their own with a read timeout longer than SWF's 60 s hold, and
+every other call uses a second client whose pool grows with the worker's concurrency.
+
+Retries are ours, not botocore's: botocore's retry would silently repeat a poll whose read
+timed out (SWF may meanwhile have handed a task to the abandoned connection), and it knows
+nothing of the heartbeat deadline that bounds how long retrying still makes sense.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
+from urllib.parse import urlsplit
+
+import anyio
+from aiobotocore.config import AioConfig
+from aiobotocore.session import AioSession, get_session
+from botocore.exceptions import ClientError, HTTPClientError
+
+from ._logging import get_logger
+
+if TYPE_CHECKING:
+    from types_aiobotocore_swf import SWFClient
+else:
+    SWFClient = object
+
+__all__ = [
+    "Backoff",
+    "SWFClient",
+    "SWFConnection",
+    "error_code",
+    "is_task_closed",
+    "is_transient",
+    "open_connection",
+    "retry_transient",
+]
+
+T = TypeVar("T")
+
+_TRANSIENT_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "ThrottledException",
+        "RequestLimitExceeded",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "InternalFailure",
+        "InternalServerError",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "LimitExceededFault",  # too many open polls: wait and try again
+    }
+)
+
+POLL_READ_TIMEOUT = 70.0
+"""SWF holds a long poll up to 60 s; reading for less would abandon live polls."""
+
+
+def error_code(error: BaseException) -> str | None:
+    if isinstance(error, ClientError):
+        code = error.response.get("Error", {}).get("Code")
+        return str(code) if code else None
+    return None
+
+
+def is_task_closed(error: BaseException) -> bool:
+    """SWF no longer knows the task: timed out, answered already, or its workflow closed."""
+    return error_code(error) == "UnknownResourceFault"
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether the same call may succeed later: throttling, 5xx, connection trouble."""
+    if isinstance(error, HTTPClientError | TimeoutError | OSError):
+        return True
+    if isinstance(error, ClientError):
+        if error_code(error) in _TRANSIENT_CODES:
+            return True
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return isinstance(status, int) and status >= 500
+    return False
+
+
+@dataclass
+class Backoff:
+    """Exponential backoff with full jitter, so that many callers do not retry in step."""
+
+    initial: float = 0.1
+    maximum: float = 5.0
+    attempt: int = 0
+
+    def next_delay(self) -> float:
+        ceiling = min(self.maximum, self.initial * (2**self.attempt))
+        self.attempt += 1
+        return random.uniform(ceiling / 2, ceiling)
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+async def retry_transient(
+    call: Callable[[], Awaitable[T]],
+    *,
+    deadline: float | None = None,
+    backoff: Backoff | None = None,
+    what: str,
+) -> T:
+    """Repeat ``call`` while it fails transiently and ``deadline`` (anyio clock) allows.
+
+    Each attempt is itself bounded by the deadline, so a hung connection cannot hold the
+    caller past it. The last error is re-raised when time runs out; non-transient errors
+    are raised at once.
+    """
+    backoff = backoff or Backoff()
+    log = get_logger()
+    while True:
+        remaining = None if deadline is None else deadline - anyio.current_time()
+        if remaining is not None and remaining <= 0:
+            raise TimeoutError(f"{what}: no attempt left before the deadline")
+        try:
+            with anyio.fail_after(remaining):
+                return await call()
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            delay = backoff.next_delay()
+            if deadline is not None and anyio.current_time() + delay >= deadline:
+                raise
+            log.warning(
+                "swf call failed; retrying",
+                call=what,
+                error=_describe(error),
+                retry_in=round(delay, 3),
+            )
+            await anyio.sleep(delay)
+
+
+def _describe(error: BaseException) -> str:
+    code = error_code(error)
+    return f"{type(error).__name__}({code})" if code else f"{type(error).__name__}: {error}"
+
+
+@dataclass
+class SWFConnection:
+    """The worker's two SWF clients; see the module docstring for why there are two."""
+
+    poll_client: SWFClient
+    call_client: SWFClient
+
+
+def _is_loopback(endpoint_url: str | None) -> bool:
+    if not endpoint_url:
+        return False
+    host = urlsplit(endpoint_url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@asynccontextmanager
+async def open_connection(
+    *,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    session: AioSession | None = None,
+    poll_connections: int = 2,
+    call_connections: int = 10,
+    poll_read_timeout: float = POLL_READ_TIMEOUT,
+) -> AsyncIterator[SWFConnection]:
+    """Open the clients, following the standard AWS configuration chain.
+
+    ``endpoint_url`` (or ``AWS_ENDPOINT_URL_SWF``, which botocore reads itself) points them
+    elsewhere than AWS. For an endpoint on this machine, such as the dev server, a region
+    and credentials are not needed: placeholders are used when the chain has none, because
+    the dev server accepts any and asking people to invent some helps nobody.
+    """
+    session = session or get_session()
+    region = region or session.get_config_variable("region")
+    configured_endpoint = endpoint_url or _configured_swf_endpoint()
+    if _is_loopback(configured_endpoint):
+        region = region or "us-east-1"
+        if await session.get_credentials() is None:
+            session.set_credentials("heartbeat-worker-local", "heartbeat-worker-local")
+    no_retries = {"total_max_attempts": 1}
+    poll_config = AioConfig(
+        read_timeout=poll_read_timeout,
+        connect_timeout=10,
+        max_pool_connections=max(1, poll_connections),
+        retries=no_retries,
+    )
+    call_config = AioConfig(
+        read_timeout=30,
+        connect_timeout=10,
+        max_pool_connections=max(10, call_connections),
+        retries=no_retries,
+    )
+    async with AsyncExitStack() as stack:
+        poll_client = await stack.enter_async_context(
+            session.create_client(
+                "swf", region_name=region, endpoint_url=endpoint_url, config=poll_config
+            )
+        )
+        call_client = await stack.enter_async_context(
+            session.create_client(
+                "swf", region_name=region, endpoint_url=endpoint_url, config=call_config
+            )
+        )
+        yield SWFConnection(poll_client=poll_client, call_client=call_client)
+
+
+def _configured_swf_endpoint() -> str | None:
+    return os.environ.get("AWS_ENDPOINT_URL_SWF") or os.environ.get("AWS_ENDPOINT_URL")

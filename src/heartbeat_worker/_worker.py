@@ -1,0 +1,330 @@
+"""The worker loop: pollers, the concurrency limit, and graceful shutdown.
+
+A poller only polls while it holds a free slot, so a task SWF hands over can always start
+at once (a task polled and left waiting would burn its schedule-to-start and heartbeat time
+in our queue instead of SWF's). Everything a poll returns is handed to a
+:class:`~heartbeat_worker._execution.TaskExecution`, which always answers it.
+
+Shutdown, in order: stop starting polls (a poll already open may still return a task, and
+that task is answered); let running activities finish for ``graceful_shutdown_timeout``
+while they keep heartbeating; then stop the rest, which answers them ``worker shutdown`` so
+a decider can reschedule at once; past a hard deadline, give up on whatever still runs.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Awaitable, Iterable
+from typing import Any, Self
+
+import anyio
+from aiobotocore.session import AioSession
+from anyio.abc import TaskGroup, TaskStatus
+
+from ._budget import HeartbeatBudget
+from ._context import StopReason
+from ._definition import Activity
+from ._errors import ConfigurationError
+from ._execution import SHUTDOWN_REASON, ExecutionSettings, TaskExecution
+from ._heartbeater import DEFAULT_HEARTBEAT_FRACTION, DEFAULT_INTERVAL_WITHOUT_TIMEOUT
+from ._limits import IDENTITY_MAX, cut_end
+from ._logging import get_logger
+from ._registration import register
+from ._swf import POLL_READ_TIMEOUT, Backoff, SWFConnection, is_transient, open_connection
+from ._timeouts import ResolveMode, TimeoutResolver
+
+__all__ = ["Worker"]
+
+_HARD_DEADLINE_MARGIN = 1.5
+"""Seconds after the cancel grace period for the last answers to reach SWF."""
+
+
+class Worker:
+    """Polls one task list of one domain and runs the activities it knows.
+
+    ``await worker.run()`` serves until :meth:`request_shutdown`; ``async with worker:``
+    serves in the background for the body of the block and shuts down gracefully at its end.
+    """
+
+    def __init__(
+        self,
+        domain: str,
+        task_list: str,
+        activities: Iterable[Activity[..., Any]],
+        *,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        session: AioSession | None = None,
+        identity: str | None = None,
+        max_concurrency: int = 10,
+        pollers: int | None = None,
+        heartbeat_fraction: float = DEFAULT_HEARTBEAT_FRACTION,
+        heartbeat_interval_without_timeout: float = DEFAULT_INTERVAL_WITHOUT_TIMEOUT,
+        graceful_shutdown_timeout: float = 30.0,
+        cancel_grace_period: float = 3.0,
+        resolve_timeouts: ResolveMode = "registered",
+        max_heartbeats_per_second: float | None = None,
+        register_types: bool = False,
+        poll_read_timeout: float = POLL_READ_TIMEOUT,
+    ) -> None:
+        self.domain = domain
+        self.task_list = task_list
+        self.activities: dict[tuple[str, str], Activity[..., Any]] = {}
+        for activity in activities:
+            if not isinstance(activity, Activity):
+                raise ConfigurationError(f"{activity!r} is not decorated with @activity")
+            key = activity.activity_type.key
+            if key in self.activities:
+                raise ConfigurationError(f"two activities are named {key[0]!r} version {key[1]!r}")
+            self.activities[key] = activity
+        if max_concurrency < 1:
+            raise ConfigurationError("max_concurrency must be at least 1")
+        self.pollers = pollers if pollers is not None else min(2, max_concurrency)
+        if not 1 <= self.pollers <= max_concurrency:
+            raise ConfigurationError("pollers must be between 1 and max_concurrency")
+        if not 0 < heartbeat_fraction < 1:
+            raise ConfigurationError("heartbeat_fraction must be between 0 and 1")
+        if resolve_timeouts not in ("registered", "history"):
+            raise ConfigurationError("resolve_timeouts must be 'registered' or 'history'")
+        self.max_concurrency = max_concurrency
+        self.endpoint_url = endpoint_url
+        self.region = region
+        self.session = session
+        self.identity = cut_end(identity or f"{socket.gethostname()}:{os.getpid()}", IDENTITY_MAX)
+        self.graceful_shutdown_timeout = graceful_shutdown_timeout
+        self.cancel_grace_period = cancel_grace_period
+        self.resolve_timeouts: ResolveMode = resolve_timeouts
+        self.max_heartbeats_per_second = max_heartbeats_per_second
+        self.register_types = register_types
+        self.poll_read_timeout = poll_read_timeout
+        self._settings = ExecutionSettings(
+            domain=domain,
+            task_list=task_list,
+            heartbeat_fraction=heartbeat_fraction,
+            heartbeat_interval_without_timeout=heartbeat_interval_without_timeout,
+            cancel_grace_period=cancel_grace_period,
+        )
+        self.log = get_logger(domain=domain, task_list=task_list)
+        self.executions: set[TaskExecution] = set()
+        self.outcomes: dict[str, int] = {}
+        self._slots = anyio.Semaphore(max_concurrency)
+        self._shutdown_requested = anyio.Event()
+        self._hurry = anyio.Event()
+        self._idle_scopes: set[anyio.CancelScope] = set()
+        self._polls_in_flight = 0
+        self._background: TaskGroup | None = None
+        self._change = anyio.Event()
+        self._connection: SWFConnection
+        self._resolver: TimeoutResolver
+        self._budget: HeartbeatBudget | None
+        self._thread_limiter: anyio.CapacityLimiter
+
+    # -- public control --------------------------------------------------------------------
+
+    def request_shutdown(self, *, hurry: bool = False) -> None:
+        """Begin a graceful shutdown; with ``hurry``, stop running activities right away.
+
+        Call it from the event loop thread (for example from a signal handler task).
+        """
+        if not self._shutdown_requested.is_set():
+            self.log.info(
+                "shutdown requested",
+                running=len(self.executions),
+                graceful_timeout=self.graceful_shutdown_timeout,
+            )
+            self._shutdown_requested.set()
+            for scope in list(self._idle_scopes):
+                scope.cancel()
+        if hurry and not self._hurry.is_set():
+            self.log.warning("hurrying shutdown: stopping running activities now")
+            self._hurry.set()
+
+    @property
+    def shutting_down(self) -> bool:
+        return self._shutdown_requested.is_set()
+
+    async def __aenter__(self) -> Self:
+        self._background = anyio.create_task_group()
+        await self._background.__aenter__()
+        try:
+            await self._background.start(self._run_in_background)
+        except BaseException:
+            await self._background.__aexit__(None, None, None)
+            raise
+        return self
+
+    async def _run_in_background(self, *, task_status: TaskStatus[None]) -> None:
+        await self.run(task_status=task_status)
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.request_shutdown()
+        assert self._background is not None
+        await self._background.__aexit__(None, None, None)
+
+    # -- the loop --------------------------------------------------------------------------
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Serve until a shutdown completes."""
+        async with open_connection(
+            endpoint_url=self.endpoint_url,
+            region=self.region,
+            session=self.session,
+            poll_connections=self.pollers,
+            call_connections=min(self.max_concurrency + 4, 200),
+            poll_read_timeout=self.poll_read_timeout,
+        ) as connection:
+            if self.register_types:
+                await register(
+                    connection.call_client, self.domain, self.activities.values(), self.log
+                )
+            self._connection = connection
+            self._resolver = TimeoutResolver(
+                connection.call_client, self.domain, self.resolve_timeouts
+            )
+            self._budget = (
+                None
+                if self.max_heartbeats_per_second is None
+                else HeartbeatBudget(self.max_heartbeats_per_second)
+            )
+            self._thread_limiter = anyio.CapacityLimiter(self.max_concurrency)
+            self.log.info(
+                "worker started",
+                activities=[f"{name}:{version}" for name, version in self.activities],
+                max_concurrency=self.max_concurrency,
+                pollers=self.pollers,
+                identity=self.identity,
+            )
+            # Executions live in the outer group so that the pollers can finish first; the
+            # hard deadline cancels both.
+            async with anyio.create_task_group() as tasks, anyio.create_task_group() as pollers:
+                for index in range(self.pollers):
+                    pollers.start_soon(self._poll_loop, index, tasks)
+                pollers.start_soon(self._supervise_shutdown, tasks.cancel_scope)
+                task_status.started()
+        self.log.info("worker stopped", outcomes=self.outcomes)
+
+    async def _poll_loop(self, index: int, tasks: TaskGroup) -> None:
+        backoff = Backoff(initial=0.5, maximum=30.0)
+        while not self.shutting_down:
+            if not await self._idle(self._slots.acquire()):
+                break
+            try:
+                reply = await self._poll()
+            except Exception as error:
+                self._slots.release()
+                delay = backoff.next_delay()
+                log = self.log.warning if is_transient(error) else self.log.error
+                log("poll failed; backing off", poller=index, error=repr(error), retry_in=delay)
+                await self._idle(anyio.sleep(delay))
+                continue
+            except BaseException:
+                self._slots.release()
+                raise
+            backoff.reset()
+            if not reply.get("taskToken"):
+                self._slots.release()
+                continue
+            # Registered before the handler starts, so shutdown never sees a gap.
+            execution = self._new_execution(reply)
+            self.executions.add(execution)
+            tasks.start_soon(self._handle, execution)
+
+    async def _poll(self) -> dict[str, Any]:
+        self._polls_in_flight += 1
+        try:
+            reply = await self._connection.poll_client.poll_for_activity_task(
+                domain=self.domain, taskList={"name": self.task_list}, identity=self.identity
+            )
+        finally:
+            self._polls_in_flight -= 1
+            self._changed()
+        return dict(reply)
+
+    async def _idle(self, waiting: Awaitable[Any]) -> bool:
+        """Await ``waiting`` unless shutdown begins first; returns whether it completed."""
+        with anyio.CancelScope() as scope:
+            self._idle_scopes.add(scope)
+            try:
+                if self.shutting_down:
+                    scope.cancel()
+                await waiting
+                return True
+            finally:
+                self._idle_scopes.discard(scope)
+        return False
+
+    def _new_execution(self, task: dict[str, Any]) -> TaskExecution:
+        activity_type = task["activityType"]
+        return TaskExecution(
+            task,
+            self.activities.get((activity_type["name"], activity_type["version"])),
+            settings=self._settings,
+            client=self._connection.call_client,
+            resolver=self._resolver,
+            thread_limiter=self._thread_limiter,
+            budget=self._budget,
+        )
+
+    async def _handle(self, execution: TaskExecution) -> None:
+        try:
+            if self.shutting_down:
+                # SWF handed a task to a poll that was open when shutdown began.
+                execution.log.info("task received during shutdown; handing it back")
+                outcome = await execution.hand_back(SHUTDOWN_REASON)
+            else:
+                outcome = await execution.run()
+            self.outcomes[outcome.kind.value] = self.outcomes.get(outcome.kind.value, 0) + 1
+        except BaseException:
+            if execution.outcome is None:
+                execution.log.error("hard shutdown deadline passed; task left to SWF's timeout")
+            raise
+        finally:
+            self.executions.discard(execution)
+            self._slots.release()
+            self._changed()
+
+    async def _supervise_shutdown(self, everything: anyio.CancelScope) -> None:
+        """Drive the shutdown sequence of the module docstring once it is requested."""
+        await self._shutdown_requested.wait()
+        graceful_deadline = anyio.current_time() + self.graceful_shutdown_timeout
+        with anyio.move_on_after(self.graceful_shutdown_timeout):
+            async with anyio.create_task_group() as waiters:
+
+                async def hurry() -> None:
+                    await self._hurry.wait()
+                    waiters.cancel_scope.cancel()
+
+                async def drained() -> None:
+                    await self._wait_drained()
+                    waiters.cancel_scope.cancel()
+
+                waiters.start_soon(hurry)
+                waiters.start_soon(drained)
+        if self.executions:
+            self.log.warning(
+                "stopping activities still running",
+                running=len(self.executions),
+                graceful_timeout_passed=anyio.current_time() >= graceful_deadline,
+            )
+            for execution in list(self.executions):
+                execution.stop(StopReason.SHUTDOWN, "worker shutdown")
+        hard_deadline = self.cancel_grace_period + _HARD_DEADLINE_MARGIN
+        with anyio.move_on_after(hard_deadline):
+            await self._wait_drained()
+            return
+        self.log.error(
+            "hard shutdown deadline passed",
+            still_running=len(self.executions),
+            polls_in_flight=self._polls_in_flight,
+        )
+        everything.cancel()
+
+    def _changed(self) -> None:
+        """Wake whoever waits for the set of executions or polls in flight to change."""
+        self._change.set()
+        self._change = anyio.Event()
+
+    async def _wait_drained(self) -> None:
+        while self.executions or self._polls_in_flight:
+            await self._change.wait()
