@@ -38,8 +38,8 @@ from ._errors import ActivityCancelled, SWFLimitError
 from ._heartbeater import Heartbeater, heartbeat_interval
 from ._limits import DATA_MAX, FAILURE_REASON_MAX, cut_end, cut_start
 from ._logging import get_logger, token_hash
-from ._swf import Backoff, SWFClient, is_task_closed, retry_transient
-from ._timeouts import TaskTimeouts, TimeoutResolver
+from ._swf import Backoff, TaskClient, is_task_closed, retry_transient
+from ._timeouts import TaskTimeouts, TimeoutSource
 
 __all__ = ["ExecutionSettings", "Outcome", "OutcomeKind", "TaskExecution"]
 
@@ -99,8 +99,8 @@ class TaskExecution:
         activity: Activity[..., Any] | None,
         *,
         settings: ExecutionSettings,
-        client: SWFClient,
-        resolver: TimeoutResolver,
+        client: TaskClient,
+        resolver: TimeoutSource,
         thread_limiter: anyio.CapacityLimiter,
         budget: HeartbeatBudget | None = None,
     ) -> None:

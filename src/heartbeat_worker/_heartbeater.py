@@ -19,7 +19,7 @@ from structlog.typing import FilteringBoundLogger
 
 from ._budget import HeartbeatBudget
 from ._context import ActivityContext, StopReason
-from ._swf import Backoff, SWFClient, is_task_closed, retry_transient
+from ._swf import Backoff, TaskClient, is_task_closed, retry_transient
 
 __all__ = ["DEFAULT_HEARTBEAT_FRACTION", "Heartbeater", "heartbeat_interval"]
 
@@ -61,7 +61,7 @@ class Heartbeater:
     def __init__(
         self,
         context: ActivityContext,
-        client: SWFClient,
+        client: TaskClient,
         task_token: str,
         *,
         interval: float,

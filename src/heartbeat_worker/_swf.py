@@ -16,10 +16,10 @@ from __future__ import annotations
 import ipaddress
 import os
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import anyio
@@ -38,6 +38,7 @@ __all__ = [
     "Backoff",
     "SWFClient",
     "SWFConnection",
+    "TaskClient",
     "error_code",
     "is_task_closed",
     "is_transient",
@@ -62,6 +63,31 @@ _TRANSIENT_CODES = frozenset(
         "LimitExceededFault",  # too many open polls: wait and try again
     }
 )
+
+
+class TaskClient(Protocol):
+    """The calls made about one running task: what a task execution needs of a client.
+
+    The aiobotocore SWF client satisfies it; so does the in-memory stand-in of
+    :mod:`heartbeat_worker.testing`, which runs activities without SWF.
+    """
+
+    async def record_activity_task_heartbeat(
+        self, *, taskToken: str, details: str = ...
+    ) -> Mapping[str, Any]: ...
+
+    async def respond_activity_task_completed(
+        self, *, taskToken: str, result: str = ...
+    ) -> Mapping[str, Any]: ...
+
+    async def respond_activity_task_failed(
+        self, *, taskToken: str, reason: str = ..., details: str = ...
+    ) -> Mapping[str, Any]: ...
+
+    async def respond_activity_task_canceled(
+        self, *, taskToken: str, details: str = ...
+    ) -> Mapping[str, Any]: ...
+
 
 POLL_READ_TIMEOUT = 70.0
 """SWF holds a long poll up to 60 s; reading for less would abandon live polls."""

@@ -19,7 +19,7 @@ then the decorator's), with a warning, rather than leaving a task without a hear
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import anyio
 
@@ -27,7 +27,7 @@ from ._definition import ActivityType
 from ._logging import get_logger
 from ._swf import SWFClient, is_transient, retry_transient
 
-__all__ = ["ResolveMode", "TaskTimeouts", "TimeoutResolver", "parse_timeout"]
+__all__ = ["ResolveMode", "TaskTimeouts", "TimeoutResolver", "TimeoutSource", "parse_timeout"]
 
 ResolveMode = Literal["registered", "history"]
 
@@ -48,6 +48,10 @@ class TaskTimeouts:
     @classmethod
     def from_declared(cls, activity_type: ActivityType) -> TaskTimeouts:
         return cls(activity_type.heartbeat_timeout, activity_type.start_to_close_timeout)
+
+
+class TimeoutSource(Protocol):
+    async def resolve(self, task: dict[str, Any], declared: ActivityType) -> TaskTimeouts: ...
 
 
 class TimeoutResolver:
