@@ -16,6 +16,11 @@ from . import __version__
 
 # name -> (module that implements it, one-line help)
 _SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("heartbeat_worker._command_run", "serve activities until SIGINT or SIGTERM"),
+    "register": (
+        "heartbeat_worker._command_register",
+        "register the domain and activity types (idempotent)",
+    ),
     "dev-server": (
         "heartbeat_worker.devserver._command",
         "run a local SWF-compatible endpoint for development and tests",

@@ -108,6 +108,7 @@ class Worker:
         self.log = get_logger(domain=domain, task_list=task_list)
         self.executions: set[TaskExecution] = set()
         self.outcomes: dict[str, int] = {}
+        self.tasks_left_at_deadline = 0
         self._slots = anyio.Semaphore(max_concurrency)
         self._shutdown_requested = anyio.Event()
         self._hurry = anyio.Event()
@@ -277,6 +278,7 @@ class Worker:
             self.outcomes[outcome.kind.value] = self.outcomes.get(outcome.kind.value, 0) + 1
         except BaseException:
             if execution.outcome is None:
+                self.tasks_left_at_deadline += 1
                 execution.log.error("hard shutdown deadline passed; task left to SWF's timeout")
             raise
         finally:

@@ -1,0 +1,139 @@
+"""``heartbeat-worker run``: serve activities until SIGINT or SIGTERM.
+
+The first signal starts a graceful shutdown; a second one hurries it (running activities are
+stopped at once); a third ends the process immediately. Whatever the activities do, the
+process ends by the worker's hard deadline: a thread that ignores cancellation cannot be
+killed in Python, so it is abandoned and the process exits without waiting for it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from typing import Any
+
+import anyio
+
+from ._cli_options import add_connection_arguments, add_logging_arguments, apply_logging_arguments
+from ._errors import ConfigurationError
+from ._heartbeater import DEFAULT_HEARTBEAT_FRACTION
+from ._loader import load_target
+from ._logging import get_logger
+from ._worker import Worker
+
+__all__ = ["add_arguments", "main"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "target",
+        metavar="TARGET",
+        help="module (its @activity functions) or module:attribute (an activity, a list of "
+        "them, or a Worker)",
+    )
+    parser.add_argument("--domain", help="SWF domain (required unless TARGET is a Worker)")
+    parser.add_argument(
+        "--task-list", help="task list to poll (required unless TARGET is a Worker)"
+    )
+    add_connection_arguments(parser)
+    tuning = parser.add_argument_group("worker")
+    tuning.add_argument("--max-concurrency", type=int, default=10, metavar="N")
+    tuning.add_argument("--pollers", type=int, metavar="N", help="default: min(2, concurrency)")
+    tuning.add_argument(
+        "--register", action="store_true", help="register the domain and activity types first"
+    )
+    tuning.add_argument(
+        "--resolve-timeouts",
+        choices=("registered", "history"),
+        default="registered",
+        help="where to read each task's heartbeat timeout (see the README for the API cost)",
+    )
+    tuning.add_argument(
+        "--heartbeat-fraction",
+        type=float,
+        default=DEFAULT_HEARTBEAT_FRACTION,
+        metavar="F",
+        help="beat every F x the heartbeat timeout (default 1/3)",
+    )
+    tuning.add_argument(
+        "--max-heartbeats-per-second",
+        type=float,
+        metavar="RATE",
+        help="account-wide heartbeat budget shared by this worker's activities",
+    )
+    tuning.add_argument("--graceful-shutdown-timeout", type=float, default=30.0, metavar="S")
+    tuning.add_argument("--cancel-grace-period", type=float, default=3.0, metavar="S")
+    tuning.add_argument("--identity", help="identity reported to SWF (default: host:pid)")
+    add_logging_arguments(parser)
+
+
+def build_worker(args: argparse.Namespace) -> Worker:
+    loaded = load_target(args.target)
+    if isinstance(loaded, Worker):
+        return loaded
+    if not args.domain or not args.task_list:
+        raise ConfigurationError("--domain and --task-list are required for this TARGET")
+    return Worker(
+        args.domain,
+        args.task_list,
+        loaded,
+        endpoint_url=args.endpoint_url,
+        region=args.region,
+        identity=args.identity,
+        max_concurrency=args.max_concurrency,
+        pollers=args.pollers,
+        heartbeat_fraction=args.heartbeat_fraction,
+        graceful_shutdown_timeout=args.graceful_shutdown_timeout,
+        cancel_grace_period=args.cancel_grace_period,
+        resolve_timeouts=args.resolve_timeouts,
+        max_heartbeats_per_second=args.max_heartbeats_per_second,
+        register_types=args.register,
+    )
+
+
+async def serve(worker: Worker) -> None:
+    """Run ``worker`` until it has shut down, translating signals into shutdown requests."""
+    async with anyio.create_task_group() as group:
+
+        async def watch_signals() -> None:
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                received = 0
+                async for signum in signals:
+                    received += 1
+                    get_logger().info("signal received", signal=signal.Signals(signum).name)
+                    if received == 1:
+                        worker.request_shutdown()
+                    elif received == 2:
+                        worker.request_shutdown(hurry=True)
+                    else:
+                        _exit_now(130)
+
+        group.start_soon(watch_signals)
+        await worker.run()
+        group.cancel_scope.cancel()
+
+
+def main(args: argparse.Namespace) -> int:
+    apply_logging_arguments(args)
+    try:
+        worker = build_worker(args)
+    except ConfigurationError as error:
+        print(f"heartbeat-worker run: {error}", file=sys.stderr)
+        return 2
+    anyio.run(serve, worker)
+    code = 1 if worker.tasks_left_at_deadline else 0
+    stuck = [t for t in threading.enumerate() if t is not threading.main_thread() and t.is_alive()]
+    if any(not t.daemon for t in stuck):
+        # Abandoned activity threads would keep the interpreter alive at exit.
+        get_logger().warning("exiting without waiting for abandoned activity threads")
+        _exit_now(code)
+    return code
+
+
+def _exit_now(code: int) -> Any:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
