@@ -1,0 +1,13 @@
+"""A local SWF-compatible endpoint, for development, demos and tests.
+
+It speaks SWF's wire protocol (AWS JSON 1.0), so boto3 and aiobotocore clients use it by
+pointing ``endpoint_url`` at it, and it emulates the whole life of activity tasks (long
+polls, heartbeats, cancellation, the four activity timeouts) as SWF documents it. See
+``docs/devserver.md``.
+"""
+
+from __future__ import annotations
+
+from ._server import DevServer, ThreadedDevServer
+
+__all__ = ["DevServer", "ThreadedDevServer"]

@@ -1,0 +1,99 @@
+"""The AWS JSON 1.0 front end: one POST route that routes on ``X-Amz-Target``.
+
+Every failure, whatever its cause, leaves as an SWF-shaped JSON error: a client of the dev
+server must see what it would see from SWF, never an HTML page or a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any, Final
+
+import structlog
+from aiohttp import web
+
+from ._engine import Engine
+from ._model import (
+    SERIALIZATION_EXCEPTION,
+    UNKNOWN_OPERATION_EXCEPTION,
+    VALIDATION_EXCEPTION,
+    SWFError,
+    validator_for,
+)
+
+__all__ = ["ENGINE_KEY", "build_app"]
+
+_TARGET_PREFIX: Final = "SimpleWorkflowService."
+_CONTENT_TYPE: Final = "application/x-amz-json-1.0"
+_BODY_MAX: Final = 1024 * 1024  # SWF's request size limit
+_INTERNAL_FAILURE: Final = "com.amazon.coral.service#InternalFailure"
+
+ENGINE_KEY: Final = web.AppKey("engine", Engine)
+
+_log = structlog.get_logger("heartbeat_worker.devserver")
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def _answer(body: Any, status: int = 200) -> web.Response:
+    return web.Response(
+        body=_dumps(body).encode(),
+        status=status,
+        content_type=_CONTENT_TYPE,
+        headers={"x-amzn-RequestId": str(uuid.uuid4())},
+    )
+
+
+def _error(error: SWFError) -> web.Response:
+    return _answer(error.body(), error.status)
+
+
+async def _status(request: web.Request) -> web.Response:
+    return web.Response(text="heartbeat-worker dev server\n")
+
+
+async def _call(request: web.Request) -> web.Response:
+    engine = request.app[ENGINE_KEY]
+    target = request.headers.get("X-Amz-Target", "")
+    operation = target[len(_TARGET_PREFIX) :] if target.startswith(_TARGET_PREFIX) else ""
+    validate = validator_for(operation) if operation else None
+    sync_handler = engine.sync_handlers.get(operation)
+    async_handler = engine.async_handlers.get(operation) if sync_handler is None else None
+    try:
+        if validate is None or (sync_handler is None and async_handler is None):
+            known = validate is not None
+            raise SWFError(
+                UNKNOWN_OPERATION_EXCEPTION,
+                f"Operation {operation} is not emulated by the heartbeat-worker dev server"
+                if known
+                else f"Unknown operation: X-Amz-Target {target!r}",
+            )
+        if request.content_length is not None and request.content_length > _BODY_MAX:
+            raise SWFError(VALIDATION_EXCEPTION, "Request body exceeds the 1 MB limit", 413)
+        raw = await request.read()
+        try:
+            body = json.loads(raw) if raw else {}
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise SWFError(SERIALIZATION_EXCEPTION, f"Malformed JSON body: {exc}") from None
+        validate(body)
+        if sync_handler is not None:
+            result = sync_handler(body)
+        else:
+            assert async_handler is not None
+            result = await async_handler(body)
+    except SWFError as exc:
+        return _error(exc)
+    except web.HTTPRequestEntityTooLarge:
+        return _error(SWFError(VALIDATION_EXCEPTION, "Request body exceeds the 1 MB limit", 413))
+    except Exception:
+        _log.exception("devserver.internal_failure", operation=operation)
+        return _error(SWFError(_INTERNAL_FAILURE, "Internal failure of the dev server", 500))
+    return _answer(result)
+
+
+def build_app(engine: Engine) -> web.Application:
+    app = web.Application(client_max_size=_BODY_MAX + 1024)
+    app[ENGINE_KEY] = engine
+    app.router.add_post("/", _call)
+    app.router.add_get("/", _status)
+    return app
