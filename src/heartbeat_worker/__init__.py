@@ -7,6 +7,7 @@ polls SWF, heartbeats in the background with the latest details the activity rec
 
 from __future__ import annotations
 
+from ._checkpoint import with_checkpoint
 from ._context import ActivityInfo, cancel_requested, heartbeat, info
 from ._definition import Activity, ActivityType, activity
 from ._errors import (
@@ -37,4 +38,5 @@ __all__ = [
     "configure_logging",
     "heartbeat",
     "info",
+    "with_checkpoint",
 ]

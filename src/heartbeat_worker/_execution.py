@@ -31,6 +31,7 @@ import anyio.to_thread
 from structlog.typing import FilteringBoundLogger
 
 from ._budget import HeartbeatBudget
+from ._checkpoint import unwrap_input
 from ._codec import InputError, bind_input, encode_result
 from ._context import ActivityContext, ActivityInfo, StopReason, bind
 from ._definition import Activity
@@ -44,8 +45,6 @@ from ._timeouts import TaskTimeouts, TimeoutSource
 __all__ = ["ExecutionSettings", "Outcome", "OutcomeKind", "TaskExecution"]
 
 SHUTDOWN_REASON = "worker shutdown"
-_CHECKPOINT_KEY = "heartbeat_worker.checkpoint"
-_INPUT_KEY = "heartbeat_worker.input"
 
 
 class OutcomeKind(enum.Enum):
@@ -169,7 +168,7 @@ class TaskExecution:
                 f"unknown activity type {activity_type['name']!r} version "
                 f"{activity_type['version']!r}: this worker does not implement it"
             )
-        raw_input, checkpoint = _unwrap_input(self._task.get("input"))
+        raw_input, checkpoint = unwrap_input(self._task.get("input"))
         try:
             arguments = bind_input(activity.signature, raw_input)
         except InputError as error:
@@ -365,17 +364,3 @@ _ANSWER_NAMES = {
     OutcomeKind.FAILED: "RespondActivityTaskFailed",
     OutcomeKind.CANCELED: "RespondActivityTaskCanceled",
 }
-
-
-def _unwrap_input(raw_input: str | None) -> tuple[str | None, Any]:
-    """Separate a checkpoint envelope (see ``heartbeat_worker.with_checkpoint``) from input."""
-    if not raw_input or _CHECKPOINT_KEY not in raw_input:
-        return raw_input, None
-    try:
-        value = json.loads(raw_input)
-    except ValueError:
-        return raw_input, None
-    if isinstance(value, dict) and set(value) == {_CHECKPOINT_KEY, _INPUT_KEY}:
-        inner = value[_INPUT_KEY]
-        return (None if inner is None else json.dumps(inner)), value[_CHECKPOINT_KEY]
-    return raw_input, None
