@@ -26,6 +26,28 @@ ACTIVITY_TASK_LIST = "hw-activities"
 WORKFLOW_TYPE: Json = {"name": "hw-workflow", "version": "1"}
 ACTIVITY_TYPE: Json = {"name": "hw-activity", "version": "1"}
 DEFAULT_DEADLINE = 10.0
+# The dev server of the fixtures answers an empty poll after this long: short, so that tests
+# waiting for nothing stay fast.
+TEST_POLL_TIMEOUT = 1.0
+DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+def client_config(*, aio: bool = False) -> Any:
+    """SDK client settings for the dev server: no retries (a retried poll or answer would
+    hide server behaviour) and a read timeout well above the poll timeout."""
+    settings: Json = {
+        "retries": {"max_attempts": 1, "mode": "standard"},
+        "read_timeout": TEST_POLL_TIMEOUT + 10,
+        "connect_timeout": 5,
+        "max_pool_connections": 32,
+    }
+    if aio:
+        from aiobotocore.config import AioConfig
+
+        return AioConfig(**settings)
+    from botocore.config import Config
+
+    return Config(**settings)
 
 
 class AsyncBoto3:
@@ -106,6 +128,8 @@ class SWFKit:
         self.domain = domain
         # A decision task polled while waiting for an event, kept for the next decide().
         self.held_decision: Json | None = None
+        # The execution last started, which decide() wakes up when it needs a decision task.
+        self.execution: Json | None = None
 
     async def register_domain(self) -> None:
         await self.client.register_domain(
@@ -173,7 +197,8 @@ class SWFKit:
         started = await self.client.start_workflow_execution(
             domain=self.domain, workflowId=workflow_id, **extra
         )
-        return {"workflowId": workflow_id, "runId": started["runId"]}
+        self.execution = {"workflowId": workflow_id, "runId": started["runId"]}
+        return self.execution
 
     async def poll_decision(
         self, task_list: str = DECISION_TASK_LIST, deadline: float = DEFAULT_DEADLINE
@@ -222,10 +247,26 @@ class SWFKit:
             if time.monotonic() >= give_up:
                 raise TimeoutError(f"no {kind} task on {task_list!r} within {deadline} s")
 
+    async def next_decision(self, execution: Json | None = None) -> Json:
+        """A decision task to answer: the one held, a pending one, or else one obtained by
+        signalling ``execution`` (default: the last started), as a decider would be woken up
+        by an outside event."""
+        if self.held_decision is None:
+            pending = await self.client.count_pending_decision_tasks(
+                domain=self.domain, taskList={"name": DECISION_TASK_LIST}
+            )
+            if pending["count"] == 0:
+                execution = execution or self.execution
+                assert execution is not None, "start an execution first"
+                await self.client.signal_workflow_execution(
+                    domain=self.domain, signalName="swfkit-wake-up", **execution
+                )
+        return await self.poll_decision()
+
     async def decide(self, decisions: list[Json], task: Json | None = None) -> Json:
-        """Answer ``task`` (by default the next decision task) with ``decisions``."""
+        """Answer ``task`` (by default :meth:`next_decision`) with ``decisions``."""
         if task is None:
-            task = await self.poll_decision()
+            task = await self.next_decision()
         await self.client.respond_decision_task_completed(
             taskToken=task["taskToken"], decisions=decisions
         )
@@ -287,3 +328,42 @@ class SWFKit:
             )
             if task.get("taskToken"):
                 self.held_decision = task
+
+
+def assert_matches_shape(value: Any, shape_name: str, path: str = "") -> None:
+    """Check raw JSON from the server against botocore's SWF model: every member known,
+    every required member present, every value of the modelled type.
+
+    botocore's parser drops members it does not know, so only the raw JSON can show a
+    misnamed attribute.
+    """
+    from heartbeat_worker.devserver._model import model
+
+    _check_shape(value, model().shape_for(shape_name), path or shape_name)
+
+
+def _check_shape(value: Any, shape: Any, path: str) -> None:
+    kind = shape.type_name
+    if kind == "structure":
+        assert isinstance(value, dict), f"{path}: expected an object, got {value!r}"
+        unknown = set(value) - set(shape.members)
+        assert not unknown, f"{path}: members not in the model: {sorted(unknown)}"
+        missing = [name for name in shape.required_members if name not in value]
+        assert not missing, f"{path}: required members missing: {missing}"
+        for name, item in value.items():
+            _check_shape(item, shape.members[name], f"{path}.{name}")
+    elif kind == "list":
+        assert isinstance(value, list), f"{path}: expected a list"
+        for index, item in enumerate(value):
+            _check_shape(item, shape.member, f"{path}[{index}]")
+    elif kind == "string":
+        assert isinstance(value, str), f"{path}: expected a string, got {value!r}"
+        enum = shape.metadata.get("enum")
+        assert not enum or value in enum, f"{path}: {value!r} not in {enum}"
+        assert len(value) <= shape.metadata.get("max", len(value)), f"{path}: too long"
+    elif kind in ("integer", "long"):
+        assert type(value) is int, f"{path}: not an int"
+    elif kind == "boolean":
+        assert isinstance(value, bool), f"{path}: not a boolean"
+    elif kind == "timestamp":
+        assert isinstance(value, int | float), f"{path}: not epoch seconds"
