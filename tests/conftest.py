@@ -6,11 +6,7 @@ from typing import Any
 import pytest
 
 from heartbeat_worker.devserver import DevServer, ThreadedDevServer
-from swfkit import SWFKit
-
-# A poll answers empty after this long: short, so tests that wait for nothing stay fast.
-TEST_POLL_TIMEOUT = 1.0
-DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+from swfkit import DUMMY_CREDENTIALS, TEST_POLL_TIMEOUT, SWFKit, client_config
 
 
 @pytest.fixture
@@ -18,43 +14,23 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def swf_client_config() -> Any:
-    """Client settings for the dev server: no retries (a retried poll or answer would hide
-    server behaviour) and a read timeout well above the poll timeout."""
-    from botocore.config import Config
-
-    return Config(
-        retries={"max_attempts": 1, "mode": "standard"},
-        read_timeout=TEST_POLL_TIMEOUT + 10,
-        connect_timeout=5,
-        max_pool_connections=32,
-    )
-
-
 @pytest.fixture
 async def dev_server() -> AsyncIterator[DevServer]:
-    """A dev server in the test's event loop, on a free loopback port."""
+    """A dev server in the test's event loop, on a free loopback port, with a 1 s poll timeout."""
     async with DevServer(poll_timeout=TEST_POLL_TIMEOUT) as server:
         yield server
 
 
 @pytest.fixture
 async def swf_client(dev_server: DevServer) -> AsyncIterator[Any]:
-    """An aiobotocore SWF client pointed at ``dev_server``."""
-    from aiobotocore.config import AioConfig
+    """An aiobotocore SWF client pointed at ``dev_server`` (no retries, dummy credentials)."""
     from aiobotocore.session import get_session
 
-    config = AioConfig(
-        retries={"max_attempts": 1, "mode": "standard"},
-        read_timeout=TEST_POLL_TIMEOUT + 10,
-        connect_timeout=5,
-        max_pool_connections=32,
-    )
     async with get_session().create_client(
         "swf",
         region_name="us-east-1",
         endpoint_url=dev_server.endpoint_url,
-        config=config,
+        config=client_config(aio=True),
         **DUMMY_CREDENTIALS,
     ) as client:
         yield client
@@ -62,7 +38,7 @@ async def swf_client(dev_server: DevServer) -> AsyncIterator[Any]:
 
 @pytest.fixture
 async def swfkit(swf_client: Any) -> SWFKit:
-    """An :class:`SWFKit` on ``swf_client`` with its domain and default types registered."""
+    """An :class:`swfkit.SWFKit` on ``swf_client``, its domain and default types registered."""
     kit = SWFKit(swf_client)
     await kit.setup()
     return kit
@@ -84,7 +60,7 @@ def boto3_swf_client(threaded_dev_server: ThreadedDevServer) -> Iterator[Any]:
         "swf",
         region_name="us-east-1",
         endpoint_url=threaded_dev_server.endpoint_url,
-        config=swf_client_config(),
+        config=client_config(),
         **DUMMY_CREDENTIALS,
     )
     yield client
