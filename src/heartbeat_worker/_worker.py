@@ -142,6 +142,16 @@ class Worker:
             self._hurry.set()
 
     @property
+    def handled(self) -> int:
+        """How many polled tasks this worker has finished with (answered or left to SWF)."""
+        return sum(self.outcomes.values())
+
+    async def wait_handled(self, count: int) -> None:
+        """Wait until :attr:`handled` reaches ``count``: for tests, demos and benchmarks."""
+        while self.handled < count:
+            await self._change.wait()
+
+    @property
     def shutting_down(self) -> bool:
         return self._shutdown_requested.is_set()
 

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from aiobotocore.session import get_session
+
+from conftest import TEST_POLL_TIMEOUT
+from heartbeat_worker import Worker
+from heartbeat_worker.devserver import DevServer
+
+DOMAIN = "hw-test"
+TASK_LIST = "hw-activities"
+
+
+@pytest.fixture
+def make_worker(dev_server: DevServer) -> Callable[..., Worker]:
+    """Build a worker for ``dev_server``: registers its types, polls the kit's task list."""
+
+    def build(activities: list[Any], **options: Any) -> Worker:
+        session = get_session()
+        session.set_credentials("testing", "testing")
+        options.setdefault("register_types", True)
+        options.setdefault("poll_read_timeout", TEST_POLL_TIMEOUT + 5)
+        options.setdefault("graceful_shutdown_timeout", 5.0)
+        return Worker(
+            DOMAIN,
+            TASK_LIST,
+            activities,
+            endpoint_url=dev_server.endpoint_url,
+            region="us-east-1",
+            session=session,
+            **options,
+        )
+
+    return build
