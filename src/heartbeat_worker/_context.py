@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import json
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +26,7 @@ __all__ = [
     "cancel_requested",
     "current_context",
     "heartbeat",
+    "heartbeat_observer",
     "info",
 ]
 
@@ -64,6 +66,17 @@ class ActivityInfo:
     """Progress details from a previous attempt, when the scheduler passed them along."""
 
 
+heartbeat_observer: ContextVar[Callable[[Any], None] | None] = ContextVar(
+    "heartbeat_worker_heartbeat_observer", default=None
+)
+"""Called with the details of every ``heartbeat()`` call (None for a call without any).
+
+The worker never sets it; :mod:`heartbeat_worker.testing` does, so that tests see each call
+and not only the latest details. A context created where it is set keeps it, which covers
+the activity's own thread too.
+"""
+
+
 class ActivityContext:
     """Mutable state shared by one activity, its heartbeater and the worker.
 
@@ -76,6 +89,7 @@ class ActivityContext:
         self.in_thread = in_thread
         self.details_json: str | None = None
         self.stop_reason: StopReason | None = None
+        self.observer = heartbeat_observer.get()
 
     def record_details(self, details: Any) -> None:
         encoded = json.dumps(details, separators=(",", ":"))
@@ -120,6 +134,8 @@ def heartbeat(details: Any = None) -> None:
     context = current_context()
     if details is not None:
         context.record_details(details)
+    if context.observer is not None:
+        context.observer(details)
     if context.in_thread and context.stop_reason is not None:
         raise ActivityCancelled(f"activity stopped: {context.stop_reason.value}")
 
