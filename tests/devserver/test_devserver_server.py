@@ -1,0 +1,117 @@
+"""Starting and stopping the dev server: in-process, in a thread, and as a command."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+import pytest
+
+from heartbeat_worker.devserver import DevServer
+from swfkit import DUMMY_CREDENTIALS, SWFKit, attributes, client_config
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_endpoint_url_names_the_bound_loopback_port() -> None:
+    server = DevServer()
+    with pytest.raises(RuntimeError, match="not running"):
+        _ = server.endpoint_url
+    async with server:
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+", server.endpoint_url)
+        assert not server.endpoint_url.endswith(":0")
+    with pytest.raises(RuntimeError):
+        _ = server.endpoint_url
+
+
+def test_a_non_loopback_host_needs_allow_remote() -> None:
+    with pytest.raises(ValueError, match="allow_remote"):
+        DevServer(host="0.0.0.0")
+    with pytest.raises(ValueError, match="poll_timeout"):
+        DevServer(poll_timeout=0)
+    DevServer(host="0.0.0.0", allow_remote=True)  # refused only when not asked for
+
+
+def test_in_thread_serves_synchronous_clients(boto3_swf_client: Any) -> None:
+    boto3_swf_client.register_domain(name="d", workflowExecutionRetentionPeriodInDays="1")
+    with pytest.raises(boto3_swf_client.exceptions.DomainAlreadyExistsFault):
+        boto3_swf_client.register_domain(name="d", workflowExecutionRetentionPeriodInDays="1")
+
+
+def test_a_thread_that_cannot_start_raises_in_the_caller() -> None:
+    with DevServer().in_thread() as first:
+        port = int(first.endpoint_url.rsplit(":", 1)[1])
+        with pytest.raises(OSError, match=r"(?i)in use"), DevServer(port=port).in_thread():
+            pass
+
+
+async def test_timeouts_fire_on_time_while_the_callers_loop_is_blocked() -> None:
+    """A server in its own thread keeps time even when the caller's loop does not."""
+    from aiobotocore.session import get_session
+
+    async with (
+        DevServer(poll_timeout=1).in_thread() as server,
+        get_session().create_client(
+            "swf",
+            region_name="us-east-1",
+            endpoint_url=server.endpoint_url,
+            config=client_config(aio=True),
+            **DUMMY_CREDENTIALS,
+        ) as client,
+    ):
+        kit = SWFKit(client)
+        await kit.setup()
+        task = await kit.start_activity("a1", heartbeat_timeout="0.2")
+        started = time.time()
+        time.sleep(0.6)  # a worker hogging the loop  # noqa: ASYNC251
+        timed_out = await kit.wait_for_event(task["workflowExecution"], "ActivityTaskTimedOut")
+        fired_after = timed_out["eventTimestamp"].timestamp() - started
+        assert attributes(timed_out)["timeoutType"] == "HEARTBEAT"
+        assert fired_after < 0.5
+
+
+def _run_command(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "heartbeat_worker._cli", "dev-server", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_the_command_prints_its_url_and_stops_cleanly_on_a_signal(signum: int) -> None:
+    process = _run_command("--port", "0", "--poll-timeout", "1")
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        found = re.search(r"http://127\.0\.0\.1:(\d+)", line)
+        assert found, line
+        import boto3
+
+        client = boto3.client(
+            "swf",
+            region_name="us-east-1",
+            endpoint_url=found.group(0),
+            config=client_config(),
+            **DUMMY_CREDENTIALS,
+        )
+        assert client.list_domains(registrationStatus="REGISTERED")["domainInfos"] == []
+        client.close()
+        process.send_signal(signum)
+        assert process.wait(10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_the_command_refuses_a_non_loopback_host() -> None:
+    process = _run_command("--host", "0.0.0.0")
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 2
+    assert "--allow-remote" in err
