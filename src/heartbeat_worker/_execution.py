@@ -125,12 +125,18 @@ class TaskExecution:
         )
         self.context: ActivityContext | None = None
         self.heartbeater: Heartbeater | None = None
+        self.heartbeat_interval: float | None = None
         self.outcome: Outcome | None = None
         self._activity_scope = anyio.CancelScope()
         self._settled = anyio.Event()
         self._stop_requested = anyio.Event()
         self._answered = False
         self._started = time.monotonic()
+
+    @property
+    def runs_on_loop(self) -> bool:
+        """Whether the activity is a coroutine, sharing the event loop with heartbeats."""
+        return self._activity is not None and self._activity.is_coroutine
 
     # -- the worker's and the heartbeater's entry points ---------------------------------
 
@@ -175,15 +181,16 @@ class TaskExecution:
             return Outcome.failed(f"bad input: {error}")
         timeouts = await self._resolver.resolve(self._task, activity.activity_type)
         self.context = context = self._make_context(timeouts, checkpoint, activity)
+        self.heartbeat_interval = heartbeat_interval(
+            timeouts.heartbeat,
+            self._settings.heartbeat_fraction,
+            self._settings.heartbeat_interval_without_timeout,
+        )
         self.heartbeater = heartbeater = Heartbeater(
             context,
             self._client,
             self._token,
-            interval=heartbeat_interval(
-                timeouts.heartbeat,
-                self._settings.heartbeat_fraction,
-                self._settings.heartbeat_interval_without_timeout,
-            ),
+            interval=self.heartbeat_interval,
             on_stop=self.stop,
             log=self.log,
             budget=self._budget,

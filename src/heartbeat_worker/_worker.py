@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Awaitable, Iterable
+from types import CodeType
 from typing import Any, Self
 
 import anyio
@@ -33,6 +34,7 @@ from ._logging import get_logger
 from ._registration import register
 from ._swf import POLL_READ_TIMEOUT, Backoff, SWFConnection, is_transient, open_connection
 from ._timeouts import ResolveMode, TimeoutResolver
+from ._watchdog import LoopWatchdog
 
 __all__ = ["Worker"]
 
@@ -206,14 +208,44 @@ class Worker:
                 pollers=self.pollers,
                 identity=self.identity,
             )
-            # Executions live in the outer group so that the pollers can finish first; the
-            # hard deadline cancels both.
-            async with anyio.create_task_group() as tasks, anyio.create_task_group() as pollers:
-                for index in range(self.pollers):
-                    pollers.start_soon(self._poll_loop, index, tasks)
-                pollers.start_soon(self._supervise_shutdown, tasks.cancel_scope)
-                task_status.started()
+            watchdog = LoopWatchdog(self._stall_threshold, self._activity_code_names(), self.log)
+            async with anyio.create_task_group() as services:
+                services.start_soon(watchdog.run)
+                # Executions live in the outer group so that the pollers can finish first;
+                # the hard deadline cancels both.
+                async with (
+                    anyio.create_task_group() as tasks,
+                    anyio.create_task_group() as pollers,
+                ):
+                    for index in range(self.pollers):
+                        pollers.start_soon(self._poll_loop, index, tasks)
+                    pollers.start_soon(self._supervise_shutdown, tasks.cancel_scope)
+                    task_status.started()
+                services.cancel_scope.cancel()
         self.log.info("worker stopped", outcomes=self.outcomes)
+
+    def _stall_threshold(self) -> float | None:
+        """The shortest heartbeat interval among running coroutine activities (or None).
+
+        Called from the watchdog thread, hence the copy that tolerates concurrent change.
+        """
+        try:
+            executions = list(self.executions)
+        except RuntimeError:
+            return None
+        intervals = [
+            execution.heartbeat_interval
+            for execution in executions
+            if execution.heartbeat_interval is not None and execution.runs_on_loop
+        ]
+        return min(intervals, default=None)
+
+    def _activity_code_names(self) -> dict[CodeType, str]:
+        return {
+            activity.function.__code__: f"{name}:{version}"
+            for (name, version), activity in self.activities.items()
+            if activity.is_coroutine and hasattr(activity.function, "__code__")
+        }
 
     async def _poll_loop(self, index: int, tasks: TaskGroup) -> None:
         backoff = Backoff(initial=0.5, maximum=30.0)

@@ -107,3 +107,10 @@ def stubborn(_: Any = None) -> str:
 @activity(heartbeat_timeout=60, start_to_close_timeout=300)
 async def shouting(size: int) -> None:
     raise RuntimeError("m" * size)
+
+
+@activity(heartbeat_timeout=60, start_to_close_timeout=300)
+async def loop_blocker(seconds: float) -> str:
+    """Wrongly calls blocking code from a coroutine."""
+    time.sleep(seconds)  # noqa: ASYNC251 - the mistake under test
+    return "done"

@@ -12,6 +12,7 @@ from typing import Any
 import anyio
 import anyio.to_thread
 import pytest
+import structlog
 
 from heartbeat_worker import Worker, configure_logging
 from heartbeat_worker._logging import token_hash
@@ -329,8 +330,6 @@ async def test_logs_carry_task_fields_and_a_token_hash_never_the_token(
             execution = await schedule(swfkit, "progress", [2, 0.1], heartbeat_timeout="0.3")
             await closing_event(swfkit, execution)
     finally:
-        import structlog
-
         structlog.reset_defaults()
     history_events = await history(swfkit, execution)
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
@@ -346,3 +345,23 @@ async def test_logs_carry_task_fields_and_a_token_hash_never_the_token(
     assert any(e["eventType"] == "ActivityTaskStarted" for e in history_events)
     assert len(received["token"]) == 12
     assert received["token"] != token_hash("")
+
+
+async def test_activity_blocking_the_event_loop_is_named_in_a_warning(
+    swfkit: SWFKit, make_worker: MakeWorker
+) -> None:
+    stream = io.StringIO()
+    configure_logging("json", stream=stream)
+    try:
+        async with make_worker([activities.loop_blocker], resolve_timeouts="history"):
+            # Interval 0.5 s; the activity blocks the loop for 1.2 s.
+            execution = await schedule(swfkit, "loop_blocker", 1.2, heartbeat_timeout="1.5")
+            closed = await closing_event(swfkit, execution)
+    finally:
+        structlog.reset_defaults()
+    assert closed["eventType"] == "ActivityTaskCompleted"
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    warnings = [line for line in lines if line["event"].startswith("the event loop is blocked")]
+    assert len(warnings) == 1
+    assert warnings[0]["activity"] == "loop_blocker:1"
+    assert warnings[0]["blocked_for"] >= 0.5
