@@ -26,6 +26,7 @@ import anyio
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession, get_session
 from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
 from ._logging import get_logger
 
@@ -107,7 +108,7 @@ def is_task_closed(error: BaseException) -> bool:
 
 def is_transient(error: BaseException) -> bool:
     """Whether the same call may succeed later: throttling, 5xx, connection trouble."""
-    if isinstance(error, HTTPClientError | TimeoutError | OSError):
+    if isinstance(error, HTTPClientError | BotocoreConnectionError | TimeoutError | OSError):
         return True
     if isinstance(error, ClientError):
         if error_code(error) in _TRANSIENT_CODES:
