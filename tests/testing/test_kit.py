@@ -66,10 +66,13 @@ def _block_until_cancelled() -> None:
     """A blocking activity: checks for cancellation between small units of work."""
     step = 0
     stop = threading.Event()
-    while not cancel_requested():
-        step += 1
-        heartbeat({"step": step})
-        stop.wait(0.005)
+    try:
+        while not cancel_requested():
+            step += 1
+            heartbeat({"step": step})  # raises if the request came since the check above
+            stop.wait(0.005)
+    except ActivityCancelled:
+        pass
     raise ActivityCancelled(details={"stopped_at": step})
 
 
