@@ -21,6 +21,7 @@ _SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "heartbeat_worker._command_register",
         "register the domain and activity types (idempotent)",
     ),
+    "execute": ("heartbeat_worker._command_execute", "run one activity through SWF and report it"),
     "dev-server": (
         "heartbeat_worker.devserver._command",
         "run a local SWF-compatible endpoint for development and tests",
