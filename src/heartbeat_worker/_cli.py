@@ -22,6 +22,7 @@ _SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "register the domain and activity types (idempotent)",
     ),
     "execute": ("heartbeat_worker._command_execute", "run one activity through SWF and report it"),
+    "demo": ("heartbeat_worker._command_demo", "run the ETL example end to end on a dev server"),
     "dev-server": (
         "heartbeat_worker.devserver._command",
         "run a local SWF-compatible endpoint for development and tests",
