@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import shutil
 import sqlite3
 import sys
 import tempfile
@@ -53,7 +54,7 @@ DEADLINE: Final = 120.0
 """The demo gives up after this long rather than hang; it normally takes a few seconds."""
 
 _REFRESH: Final = 0.1
-_BAR_WIDTH: Final = 24
+_BAR_WIDTH: Final = 20
 _TAP_KEY: Final = "heartbeat_worker.demo.heartbeat"
 
 
@@ -125,7 +126,11 @@ class HeartbeatTap:
 
 
 class ProgressLine:
-    """A compact live line on a terminal; on anything else, a line per quarter done."""
+    """A compact live line on a terminal; on anything else, a line per quarter done.
+
+    :meth:`mark` leaves the current state on a line of its own, followed by a note saying
+    what happened at that point; the live line goes on below.
+    """
 
     def __init__(self, stream: TextIO, label: str) -> None:
         self.stream = stream
@@ -133,31 +138,50 @@ class ProgressLine:
         self.live = stream.isatty()
         self._printed_quarter = -1
         self._width = 0
+        self._last_printed = ""
 
-    def update(self, beats: list[Beat], note: str = "") -> None:
+    def _text(self, beats: list[Beat]) -> str:
         details = next((b.details for b in reversed(beats) if b.details is not None), None)
-        text = f"  {self.label}  {_describe_progress(details)}  beats {len(beats)}"
-        if note:
-            text += f"  {note}"
+        count = "1 beat" if len(beats) == 1 else f"{len(beats)} beats"
+        return f"  {self.label}  {_describe_progress(details)}  {count}"
+
+    def update(self, beats: list[Beat]) -> None:
         if self.live:
-            padding = " " * max(0, self._width - len(text))
-            self.stream.write(f"\r{text}{padding}")
-            self.stream.flush()
-            self._width = len(text)
+            self._draw(self._text(beats))
             return
-        quarter = -1 if details is None else int(_percent(details) // 25)
+        quarter = self._quarter(beats)
         if quarter > self._printed_quarter:
             self._printed_quarter = quarter
-            print(text, file=self.stream, flush=True)
+            self._print(self._text(beats))
 
-    def finish(self, beats: list[Beat], note: str = "") -> None:
+    @staticmethod
+    def _quarter(beats: list[Beat]) -> int:
+        details = next((b.details for b in reversed(beats) if b.details is not None), None)
+        return -1 if details is None else int(_percent(details) // 25)
+
+    def mark(self, beats: list[Beat], note: str) -> None:
+        text = self._text(beats)
         if self.live:
-            self.update(beats, note)
+            self._draw(text)
             self.stream.write("\n")
-            self.stream.flush()
+            self._width = 0
         else:
-            self._printed_quarter = -1
-            self.update(beats, note)
+            self._printed_quarter = self._quarter(beats)
+            self._print(text)
+        self._print(f"  {self.label}  {note}")
+
+    def _print(self, text: str) -> None:
+        if text != self._last_printed:
+            print(text, file=self.stream, flush=True)
+            self._last_printed = text
+
+    def _draw(self, text: str) -> None:
+        # A line that wraps cannot be redrawn with a carriage return.
+        text = text[: shutil.get_terminal_size().columns - 1]
+        padding = " " * max(0, self._width - len(text))
+        self.stream.write(f"\r{text}{padding}")
+        self.stream.flush()
+        self._width = len(text)
 
 
 def _percent(details: Any) -> float:
@@ -169,13 +193,13 @@ def _percent(details: Any) -> float:
 
 def _describe_progress(details: Any) -> str:
     if not isinstance(details, dict):
-        return "[" + "." * _BAR_WIDTH + "]  waiting for the first progress report"
+        return "[" + "." * _BAR_WIDTH + "]  no progress reported yet"
     percent = _percent(details)
     filled = min(_BAR_WIDTH, round(_BAR_WIDTH * percent / 100))
     bar = "[" + "#" * filled + "-" * (_BAR_WIDTH - filled) + "]"
     text = f"{bar} {percent:5.1f}%"
-    if "rows_done" in details and "rows_total" in details:
-        text += f"  {details['rows_done']:,}/{details['rows_total']:,} rows"
+    if isinstance(details.get("rows_done"), int):
+        text += f"  {details['rows_done']:,} rows"
     if "batch" in details and "batches" in details:
         text += f"  batch {details['batch']}/{details['batches']}"
     return text
@@ -273,6 +297,7 @@ async def run_demo(settings: DemoSettings, out: TextIO) -> int:
                         cancel_at_percent=cancel_at,
                     )
                     reports.append(report)
+                    print(file=out)
             for report in reports:
                 print_summary(report, out)
     expected = (RunStatus.COMPLETED, RunStatus.CANCELED)
@@ -321,16 +346,15 @@ async def _run(
     report_cancel: list[float] = []
 
     async def watch() -> None:
-        note = ""
         while True:
             beats = tap.of(workflow.workflow_id)
             if cancel_at_percent is not None and not report_cancel:
                 latest = next((b.details for b in reversed(beats) if b.details), None)
                 if latest is not None and _percent(latest) >= cancel_at_percent:
                     report_cancel.append(time.time())
-                    note = "cancellation requested"
+                    line.mark(beats, "cancellation requested")
                     group.start_soon(workflow.request_cancel)
-            line.update(beats, note)
+            line.update(beats)
             await anyio.sleep(_REFRESH)
 
     async with anyio.create_task_group() as group:
@@ -338,7 +362,7 @@ async def _run(
         outcome = await workflow.run()
         group.cancel_scope.cancel()
     beats = tap.of(workflow.workflow_id)
-    line.finish(beats, outcome.status.value)
+    line.mark(beats, outcome.status.value)
     return RunReport(
         label,
         outcome,
@@ -354,7 +378,7 @@ def print_summary(report: RunReport, out: TextIO) -> None:
     origin = events[0].timestamp if events else None
     duration = "" if outcome.duration is None else f" in {outcome.duration:.2f} s"
     attempts = "1 attempt" if outcome.attempts == 1 else f"{outcome.attempts} attempts"
-    print(f"\n{report.label}: {outcome.status.value}{duration} ({attempts})", file=out)
+    print(f"{report.label}: {outcome.status.value}{duration} ({attempts})", file=out)
     print(f"  workflow     {outcome.workflow_id}", file=out)
     if outcome.result is not None:
         print(f"  result       {outcome.result}", file=out)
@@ -376,6 +400,7 @@ def print_summary(report: RunReport, out: TextIO) -> None:
         for event in events:
             offset = (event.timestamp - origin).total_seconds()
             print(f"    {offset:7.3f}  {event.event_type}", file=out)
+    print(file=out)
 
 
 def _print_cancellation(report: RunReport, out: TextIO) -> None:
