@@ -112,8 +112,8 @@ async def test_heartbeats_reset_the_heartbeat_clock_and_the_timeout_keeps_detail
 
 async def test_the_heartbeat_clock_starts_when_the_task_starts(kit: SWFKit) -> None:
     await kit.start()
-    await kit.schedule_activity("a1", heartbeat_timeout="0.3")
-    await anyio.sleep(0.5)  # longer than the heartbeat timeout, but the task has not started
+    await kit.schedule_activity("a1", heartbeat_timeout="0.6")
+    await anyio.sleep(0.8)  # longer than the heartbeat timeout, but the task has not started
     task = await kit.poll_activity()
     reply = await kit.client.record_activity_task_heartbeat(taskToken=task["taskToken"])
     assert reply["cancelRequested"] is False
@@ -142,8 +142,8 @@ async def test_schedule_to_start_times_out_a_task_nobody_polls(kit: SWFKit) -> N
 
 async def test_schedule_to_close_covers_waiting_and_running(kit: SWFKit) -> None:
     await kit.start()
-    await kit.schedule_activity("a1", schedule_to_close_timeout="0.8")
-    await anyio.sleep(0.4)
+    await kit.schedule_activity("a1", schedule_to_close_timeout="1.5")
+    await anyio.sleep(0.5)
     task = await kit.poll_activity()
     timed_out = await kit.wait_for_event(task["workflowExecution"], "ActivityTaskTimedOut")
     assert attributes(timed_out)["timeoutType"] == "SCHEDULE_TO_CLOSE"

@@ -67,11 +67,11 @@ async def test_timeouts_fire_on_time_while_the_callers_loop_is_blocked() -> None
         await kit.setup()
         task = await kit.start_activity("a1", heartbeat_timeout="0.2")
         started = time.time()
-        time.sleep(0.6)  # a worker hogging the loop  # noqa: ASYNC251
+        time.sleep(1.0)  # a worker hogging the loop  # noqa: ASYNC251
         timed_out = await kit.wait_for_event(task["workflowExecution"], "ActivityTaskTimedOut")
         fired_after = timed_out["eventTimestamp"].timestamp() - started
         assert attributes(timed_out)["timeoutType"] == "HEARTBEAT"
-        assert fired_after < 0.5
+        assert fired_after < 0.8
 
 
 def _run_command(*args: str) -> subprocess.Popen[str]:

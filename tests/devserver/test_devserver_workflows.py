@@ -48,7 +48,7 @@ async def test_a_decision_task_times_out_and_is_scheduled_again(kit: SWFKit) -> 
 
 
 async def test_a_workflow_times_out_and_closes_its_tasks(kit: SWFKit) -> None:
-    execution = await kit.start(executionStartToCloseTimeout="0.8")
+    execution = await kit.start(executionStartToCloseTimeout="1.5")
     await kit.schedule_activity("a1")
     task = await kit.poll_activity()
     timed_out = await kit.wait_for_event(execution, "WorkflowExecutionTimedOut")
