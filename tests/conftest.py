@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from heartbeat_worker.devserver import DevServer, ThreadedDevServer
-from swfkit import DUMMY_CREDENTIALS, TEST_POLL_TIMEOUT, SWFKit, client_config
+from swfkit import DUMMY_CREDENTIALS, TEST_POLL_TIMEOUT, SWFKit, aio_session, client_config
 
 
 @pytest.fixture
@@ -24,9 +24,7 @@ async def dev_server() -> AsyncIterator[DevServer]:
 @pytest.fixture
 async def swf_client(dev_server: DevServer) -> AsyncIterator[Any]:
     """An aiobotocore SWF client pointed at ``dev_server`` (no retries, dummy credentials)."""
-    from aiobotocore.session import get_session
-
-    async with get_session().create_client(
+    async with aio_session().create_client(
         "swf",
         region_name="us-east-1",
         endpoint_url=dev_server.endpoint_url,

@@ -32,6 +32,14 @@ TEST_POLL_TIMEOUT = 1.0
 DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 
+@functools.cache
+def aio_session() -> Any:
+    """One aiobotocore session for every test: a new one loads the service models again."""
+    from aiobotocore.session import get_session
+
+    return get_session()
+
+
 def client_config(*, aio: bool = False) -> Any:
     """SDK client settings for the dev server: no retries (a retried poll or answer would
     hide server behaviour) and a read timeout well above the poll timeout."""

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from heartbeat_worker.devserver import DevServer
-from swfkit import DUMMY_CREDENTIALS, SWFKit, attributes, client_config
+from swfkit import DUMMY_CREDENTIALS, SWFKit, aio_session, attributes, client_config
 
 pytestmark = pytest.mark.anyio
 
@@ -51,11 +51,9 @@ def test_a_thread_that_cannot_start_raises_in_the_caller() -> None:
 
 async def test_timeouts_fire_on_time_while_the_callers_loop_is_blocked() -> None:
     """A server in its own thread keeps time even when the caller's loop does not."""
-    from aiobotocore.session import get_session
-
     async with (
         DevServer(poll_timeout=1).in_thread() as server,
-        get_session().create_client(
+        aio_session().create_client(
             "swf",
             region_name="us-east-1",
             endpoint_url=server.endpoint_url,

@@ -21,7 +21,14 @@ from typing import Any
 import pytest
 
 from heartbeat_worker.devserver import DevServer
-from swfkit import DUMMY_CREDENTIALS, SWFKit, attributes, client_config, schedule_activity_decision
+from swfkit import (
+    DUMMY_CREDENTIALS,
+    SWFKit,
+    aio_session,
+    attributes,
+    client_config,
+    schedule_activity_decision,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -54,9 +61,7 @@ def moto_url() -> Iterator[str]:
 
 @pytest.fixture
 async def moto_client(moto_url: str) -> AsyncIterator[Any]:
-    from aiobotocore.session import get_session
-
-    async with get_session().create_client(
+    async with aio_session().create_client(
         "swf",
         region_name="us-east-1",
         endpoint_url=moto_url,
