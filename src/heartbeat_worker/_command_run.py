@@ -64,7 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="RATE",
         help="account-wide heartbeat budget shared by this worker's activities",
     )
-    tuning.add_argument("--graceful-shutdown-timeout", type=float, default=30.0, metavar="S")
+    tuning.add_argument("--graceful-shutdown-timeout", type=float, default=20.0, metavar="S")
     tuning.add_argument("--cancel-grace-period", type=float, default=3.0, metavar="S")
     tuning.add_argument("--identity", help="identity reported to SWF (default: host:pid)")
     add_logging_arguments(parser)

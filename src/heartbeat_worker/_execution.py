@@ -131,6 +131,7 @@ class TaskExecution:
         self._settled = anyio.Event()
         self._stop_requested = anyio.Event()
         self._answered = False
+        self._early_stop: tuple[StopReason, str] | None = None
         self._started = time.monotonic()
 
     @property
@@ -155,8 +156,15 @@ class TaskExecution:
 
     def stop(self, reason: StopReason, why: str) -> None:
         """Ask the activity to stop. The first reason wins; it decides the answer."""
+        if self._settled.is_set():
+            return
         context = self.context
-        if context is None or self._settled.is_set() or not context.request_stop(reason):
+        if context is None:
+            # Still preparing (resolving timeouts): the stop applies once the context exists.
+            if self._early_stop is None:
+                self._early_stop = (reason, why)
+            return
+        if not context.request_stop(reason):
             return
         self._stop_requested.set()
         log = self.log.warning if reason is StopReason.TASK_LOST else self.log.info
@@ -181,6 +189,8 @@ class TaskExecution:
             return Outcome.failed(f"bad input: {error}")
         timeouts = await self._resolver.resolve(self._task, activity.activity_type)
         self.context = context = self._make_context(timeouts, checkpoint, activity)
+        if self._early_stop is not None:
+            self.stop(*self._early_stop)
         self.heartbeat_interval = heartbeat_interval(
             timeouts.heartbeat,
             self._settings.heartbeat_fraction,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from types import CodeType
 from typing import Any, Self
 
@@ -63,7 +63,7 @@ class Worker:
         pollers: int | None = None,
         heartbeat_fraction: float = DEFAULT_HEARTBEAT_FRACTION,
         heartbeat_interval_without_timeout: float = DEFAULT_INTERVAL_WITHOUT_TIMEOUT,
-        graceful_shutdown_timeout: float = 30.0,
+        graceful_shutdown_timeout: float = 20.0,
         cancel_grace_period: float = 3.0,
         resolve_timeouts: ResolveMode = "registered",
         max_heartbeats_per_second: float | None = None,
@@ -115,7 +115,7 @@ class Worker:
         self._shutdown_requested = anyio.Event()
         self._hurry = anyio.Event()
         self._idle_scopes: set[anyio.CancelScope] = set()
-        self._polls_in_flight = 0
+        self._polls_open = 0
         self._background: TaskGroup | None = None
         self._change = anyio.Event()
         self._connection: SWFConnection
@@ -219,7 +219,9 @@ class Worker:
                 ):
                     for index in range(self.pollers):
                         pollers.start_soon(self._poll_loop, index, tasks)
-                    pollers.start_soon(self._supervise_shutdown, tasks.cancel_scope)
+                    tasks.start_soon(
+                        self._supervise_shutdown, pollers.cancel_scope, tasks.cancel_scope
+                    )
                     task_status.started()
                 services.cancel_scope.cancel()
         self.log.info("worker stopped", outcomes=self.outcomes)
@@ -274,13 +276,14 @@ class Worker:
             tasks.start_soon(self._handle, execution)
 
     async def _poll(self) -> dict[str, Any]:
-        self._polls_in_flight += 1
+        self._polls_open += 1
+        self._changed()
         try:
             reply = await self._connection.poll_client.poll_for_activity_task(
                 domain=self.domain, taskList={"name": self.task_list}, identity=self.identity
             )
         finally:
-            self._polls_in_flight -= 1
+            self._polls_open -= 1
             self._changed()
         return dict(reply)
 
@@ -328,7 +331,9 @@ class Worker:
             self._slots.release()
             self._changed()
 
-    async def _supervise_shutdown(self, everything: anyio.CancelScope) -> None:
+    async def _supervise_shutdown(
+        self, polls: anyio.CancelScope, everything: anyio.CancelScope
+    ) -> None:
         """Drive the shutdown sequence of the module docstring once it is requested."""
         await self._shutdown_requested.wait()
         graceful_deadline = anyio.current_time() + self.graceful_shutdown_timeout
@@ -340,7 +345,7 @@ class Worker:
                     waiters.cancel_scope.cancel()
 
                 async def drained() -> None:
-                    await self._wait_drained()
+                    await self._wait_until(lambda: not self.executions and not self._polls_open)
                     waiters.cancel_scope.cancel()
 
                 waiters.start_soon(hurry)
@@ -353,22 +358,26 @@ class Worker:
             )
             for execution in list(self.executions):
                 execution.stop(StopReason.SHUTDOWN, "worker shutdown")
-        hard_deadline = self.cancel_grace_period + _HARD_DEADLINE_MARGIN
-        with anyio.move_on_after(hard_deadline):
-            await self._wait_drained()
-            return
-        self.log.error(
-            "hard shutdown deadline passed",
-            still_running=len(self.executions),
-            polls_in_flight=self._polls_in_flight,
-        )
-        everything.cancel()
+            with anyio.move_on_after(self.cancel_grace_period + _HARD_DEADLINE_MARGIN):
+                await self._wait_until(lambda: not self.executions)
+        if self._polls_open:
+            # SWF offers no way to withdraw a poll. Waiting out its 60 s would outlast most
+            # process supervisors' patience, so the poll is abandoned instead.
+            self.log.warning(
+                "abandoning polls still open; a task SWF hands to one of them now is left "
+                "to its timeout",
+                open_polls=self._polls_open,
+            )
+            polls.cancel()
+        if self.executions:
+            self.log.error("hard shutdown deadline passed", still_running=len(self.executions))
+            everything.cancel()
 
     def _changed(self) -> None:
         """Wake whoever waits for the set of executions or polls in flight to change."""
         self._change.set()
         self._change = anyio.Event()
 
-    async def _wait_drained(self) -> None:
-        while self.executions or self._polls_in_flight:
+    async def _wait_until(self, condition: Callable[[], bool]) -> None:
+        while not condition():
             await self._change.wait()

@@ -6,9 +6,9 @@ from typing import Any
 import pytest
 from aiobotocore.session import get_session
 
-from conftest import TEST_POLL_TIMEOUT
 from heartbeat_worker import Worker
 from heartbeat_worker.devserver import DevServer
+from swfkit import TEST_POLL_TIMEOUT
 
 DOMAIN = "hw-test"
 TASK_LIST = "hw-activities"

@@ -13,9 +13,11 @@ import anyio
 import anyio.to_thread
 import pytest
 import structlog
+from aiobotocore.session import get_session
 
 from heartbeat_worker import Worker, configure_logging
 from heartbeat_worker._logging import token_hash
+from heartbeat_worker.devserver import DevServer
 from swfkit import SWFKit, attributes, event_types
 
 from . import activities
@@ -365,3 +367,37 @@ async def test_activity_blocking_the_event_loop_is_named_in_a_warning(
     assert len(warnings) == 1
     assert warnings[0]["activity"] == "loop_blocker:1"
     assert warnings[0]["blocked_for"] >= 0.5
+
+
+async def test_idle_worker_abandons_open_polls_at_the_graceful_timeout() -> None:
+    """SWF holds a poll up to 60 s and offers no way to withdraw it: an idle worker must not
+    wait for that, but leave at its graceful timeout, saying so."""
+    stream = io.StringIO()
+    configure_logging("json", stream=stream)
+    try:
+        async with DevServer(poll_timeout=5) as server:
+            session = get_session()
+            session.set_credentials("testing", "testing")
+            worker = Worker(
+                "hw-test",
+                "hw-activities",
+                [activities.add],
+                endpoint_url=server.endpoint_url,
+                region="us-east-1",
+                session=session,
+                register_types=True,
+                graceful_shutdown_timeout=0.5,
+            )
+            async with worker:
+                with anyio.fail_after(5):
+                    await worker._wait_until(lambda: worker._polls_open == 2)
+                started = anyio.current_time()
+            elapsed = anyio.current_time() - started
+    finally:
+        structlog.reset_defaults()
+    assert 0.5 <= elapsed < 1.5
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    abandoned = [line for line in lines if line["event"].startswith("abandoning polls")]
+    assert abandoned
+    assert abandoned[0]["open_polls"] == 2
+    assert not [line for line in lines if line["level"] == "error"]
