@@ -9,6 +9,8 @@ import sys
 import time
 from typing import Any
 
+import aiohttp
+import anyio
 import pytest
 
 from heartbeat_worker.devserver import DevServer
@@ -113,3 +115,32 @@ def test_the_command_refuses_a_non_loopback_host() -> None:
     _, err = process.communicate(timeout=30)
     assert process.returncode == 2
     assert "--allow-remote" in err
+
+
+async def test_stopping_answers_open_polls_at_once() -> None:
+    server = DevServer(poll_timeout=30)
+    async with server, aiohttp.ClientSession() as session:
+        registered = await session.post(
+            server.endpoint_url,
+            json={"name": "d", "workflowExecutionRetentionPeriodInDays": "1"},
+            headers={"X-Amz-Target": "SimpleWorkflowService.RegisterDomain"},
+        )
+        registered.release()
+        poll = session.post(
+            server.endpoint_url,
+            json={"domain": "d", "taskList": {"name": "t"}},
+            headers={"X-Amz-Target": "SimpleWorkflowService.PollForActivityTask"},
+        )
+        async with anyio.create_task_group() as group:
+            replies: list[Any] = []
+
+            async def send() -> None:
+                async with poll as reply:
+                    replies.append(await reply.json(content_type=None))
+
+            group.start_soon(send)
+            await anyio.sleep(0.2)  # let the poll reach the server and wait
+            started = time.monotonic()
+            await server.stop()
+        assert time.monotonic() - started < 5
+        assert replies == [{"startedEventId": 0}]

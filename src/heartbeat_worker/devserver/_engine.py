@@ -144,7 +144,12 @@ class Engine:
         }
 
     def close(self) -> None:
-        """Stop every timer, so that nothing fires after the server is gone."""
+        """Answer the waiting polls and stop every timer, so that nothing fires after the
+        server is gone."""
+        for activity_queue in self.activity_queues.values():
+            activity_queue.release()
+        for decision_queue in self.decision_queues.values():
+            decision_queue.release()
         for domain in self.registry.domains.values():
             for execution in domain.open_executions.values():
                 if execution.handle is not None:

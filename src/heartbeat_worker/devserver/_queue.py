@@ -83,6 +83,16 @@ class TaskQueue(Generic[T, R]):
                 waiter.handle.cancel()
                 self._forget(waiter)
 
+    def release(self) -> None:
+        """Answer every waiting poll with no task, as on a timeout: used when shutting down,
+        so that stopping the server does not wait for long polls to run out."""
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if waiter.handle is not None:
+                waiter.handle.cancel()
+            if not waiter.future.done():
+                waiter.future.set_result(None)
+
     def _expire(self, waiter: _Waiter[T, R]) -> None:
         if not waiter.future.done():
             self._forget(waiter)

@@ -16,6 +16,8 @@ from ._http import build_app
 __all__ = ["DevServer", "ThreadedDevServer", "is_loopback"]
 
 _START_TIMEOUT: Final = 30.0
+# Polls are answered at once on shutdown; this only bounds other requests still running.
+_SHUTDOWN_TIMEOUT: Final = 5.0
 
 
 def is_loopback(host: str) -> bool:
@@ -56,7 +58,9 @@ class DevServer:
             )
         if poll_timeout <= 0:
             raise ValueError("poll_timeout must be positive")
-        self.host = host
+        # "localhost" may resolve to both ::1 and 127.0.0.1, which with port 0 would mean two
+        # sockets on two different ports: bind the one address the URL can name.
+        self.host = "127.0.0.1" if host == "localhost" else host
         self.port = port
         self.poll_timeout = poll_timeout
         self._runner: web.AppRunner | None = None
@@ -77,7 +81,12 @@ class DevServer:
         engine = Engine(self.poll_timeout)
         # handler_cancellation stays off (aiohttp's default): a poll whose client went away
         # must still be able to receive its task, as on SWF.
-        runner = web.AppRunner(build_app(engine), access_log=None, handle_signals=False)
+        runner = web.AppRunner(
+            build_app(engine),
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=_SHUTDOWN_TIMEOUT,
+        )
         await runner.setup()
         try:
             site = web.TCPSite(runner, self.host, self.port, backlog=1024)
@@ -90,12 +99,15 @@ class DevServer:
         self._bound_port = int(runner.addresses[0][1])
 
     async def stop(self) -> None:
+        """Answer open polls with no task, then close every connection."""
         runner, engine = self._runner, self._engine
         self._runner = self._engine = None
         self._bound_port = None
         if engine is not None:
             engine.close()
         if runner is not None:
+            # Let the released polls send their answers before connections are closed.
+            await asyncio.sleep(0)
             await runner.cleanup()
 
     async def __aenter__(self) -> Self:
