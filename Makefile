@@ -26,6 +26,7 @@ lint: $(VENV)/.dev
 
 types: $(VENV)/.dev
 	$(BIN)/mypy
+	$(BIN)/mypy --strict examples
 
 pytest: $(VENV)/.dev
 	$(BIN)/pytest

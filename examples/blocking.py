@@ -80,4 +80,4 @@ def count_primes(job: dict[str, Any]) -> dict[str, Any]:
 if __name__ == "__main__":
     from examples._serve import serve
 
-    serve([count_primes], __doc__)
+    serve("examples.blocking")

@@ -191,4 +191,4 @@ def archive_orders_blocking(job: dict[str, Any]) -> dict[str, Any]:
 if __name__ == "__main__":
     from examples._serve import serve
 
-    serve([archive_orders, archive_orders_blocking], __doc__)
+    serve("examples.cancellation")

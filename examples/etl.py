@@ -356,4 +356,4 @@ async def etl(job: dict[str, Any]) -> dict[str, Any]:
 if __name__ == "__main__":
     from examples._serve import serve
 
-    serve([etl], __doc__)
+    serve("examples.etl")
