@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import _examples_importable  # noqa: F401 - makes `examples` importable
 import pytest
 from examples.blocking import count_primes, primes_below
 

@@ -7,7 +7,6 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-import _examples_importable  # noqa: F401 - makes `examples` importable
 import pytest
 from examples.cancellation import archive_orders, archive_orders_blocking
 
