@@ -101,7 +101,7 @@ async def test_retries_run_out(swf_client: Any, worker: Worker) -> None:
 
 
 async def test_cancel_after_cancels_the_activity(swf_client: Any, worker: Worker) -> None:
-    outcome = await run(swf_client, "patient", heartbeat_timeout=0.6, cancel_after=0.3, retries=3)
+    outcome = await run(swf_client, "patient", heartbeat_timeout=1.5, cancel_after=1.0, retries=3)
 
     assert outcome.status is RunStatus.CANCELED
     assert json.loads(outcome.details or "") == {"phase": "rolled back"}
@@ -116,7 +116,7 @@ async def test_cancel_after_cancels_the_activity(swf_client: Any, worker: Worker
 
 
 async def test_request_cancel_from_outside_the_decider(swf_client: Any, worker: Worker) -> None:
-    workflow = OneActivityWorkflow(swf_client, DOMAIN, request("patient", heartbeat_timeout=0.6))
+    workflow = OneActivityWorkflow(swf_client, DOMAIN, request("patient", heartbeat_timeout=1.5))
     execution = await workflow.start()
     with anyio.fail_after(DEADLINE):
         async with anyio.create_task_group() as group:
@@ -141,8 +141,8 @@ async def test_timed_out_attempt_is_retried_with_its_checkpoint(
         swf_client,
         "stalling",
         job,
-        heartbeat_timeout=0.6,
-        start_to_close_timeout=1.0,
+        heartbeat_timeout=1.5,
+        start_to_close_timeout=2.5,
         retries=1,
     )
 
@@ -167,8 +167,8 @@ async def test_timeout_without_retries_reports_the_last_details(
         swf_client,
         "stalling",
         {"steps": 5, "stall_at": 3},
-        heartbeat_timeout=0.6,
-        start_to_close_timeout=1.0,
+        heartbeat_timeout=1.5,
+        start_to_close_timeout=2.5,
     )
 
     assert outcome.status is RunStatus.TIMED_OUT
