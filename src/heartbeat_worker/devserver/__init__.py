@@ -8,6 +8,16 @@ polls, heartbeats, cancellation, the four activity timeouts) as SWF documents it
 
 from __future__ import annotations
 
+from ._faults import Fault, FaultKind, Faults
 from ._server import DevServer, ThreadedDevServer
+from ._snapshot import ActivityTaskView, Snapshot
 
-__all__ = ["DevServer", "ThreadedDevServer"]
+__all__ = [
+    "ActivityTaskView",
+    "DevServer",
+    "Fault",
+    "FaultKind",
+    "Faults",
+    "Snapshot",
+    "ThreadedDevServer",
+]

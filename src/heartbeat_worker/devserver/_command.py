@@ -7,6 +7,7 @@ import asyncio
 import signal
 import sys
 
+from ._faults import SPEC_HELP, parse_fault_spec
 from ._server import DevServer, is_loopback
 
 __all__ = ["add_arguments", "main"]
@@ -33,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--allow-remote",
         action="store_true",
         help="allow a non-loopback --host; the server has no authentication",
+    )
+    parser.add_argument(
+        "--fault", action="append", default=[], metavar="SPEC", dest="faults", help=SPEC_HELP
     )
 
 
@@ -62,6 +66,13 @@ def main(args: argparse.Namespace) -> int:
     server = DevServer(
         args.host, args.port, poll_timeout=args.poll_timeout, allow_remote=args.allow_remote
     )
+    for spec in args.faults:
+        try:
+            kind, options = parse_fault_spec(spec)
+            server.faults.add(kind, **options)
+        except ValueError as exc:
+            print(f"heartbeat-worker dev-server: --fault {spec!r}: {exc}", file=sys.stderr)
+            return 2
     try:
         asyncio.run(_serve(server))
     except OSError as exc:

@@ -909,6 +909,8 @@ class Engine:
     def record_activity_task_heartbeat(self, body: Json) -> Json:
         task = self._started_activity(body["taskToken"])
         task.details = body.get("details")
+        task.heartbeats += 1
+        task.last_heartbeat_at = time.time()
         if task.heartbeat is not None:
             task.heartbeat_deadline = self.loop.time() + task.heartbeat
         return {"cancelRequested": task.cancel_requested_event_id is not None}

@@ -14,6 +14,7 @@ import structlog
 from aiohttp import web
 
 from ._engine import Engine
+from ._faults import Faults, drop_connection
 from ._model import (
     SERIALIZATION_EXCEPTION,
     UNKNOWN_OPERATION_EXCEPTION,
@@ -22,7 +23,7 @@ from ._model import (
     validator_for,
 )
 
-__all__ = ["ENGINE_KEY", "build_app"]
+__all__ = ["ENGINE_KEY", "FAULTS_KEY", "build_app"]
 
 _TARGET_PREFIX: Final = "SimpleWorkflowService."
 _CONTENT_TYPE: Final = "application/x-amz-json-1.0"
@@ -30,6 +31,7 @@ _BODY_MAX: Final = 1024 * 1024  # SWF's request size limit
 _INTERNAL_FAILURE: Final = "com.amazon.coral.service#InternalFailure"
 
 ENGINE_KEY: Final = web.AppKey("engine", Engine)
+FAULTS_KEY: Final = web.AppKey("faults", Faults)
 
 _log = structlog.get_logger("heartbeat_worker.devserver")
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
@@ -59,6 +61,7 @@ async def _call(request: web.Request) -> web.Response:
     validate = validator_for(operation) if operation else None
     sync_handler = engine.sync_handlers.get(operation)
     async_handler = engine.async_handlers.get(operation) if sync_handler is None else None
+    fault = None
     try:
         if validate is None or (sync_handler is None and async_handler is None):
             known = validate is not None
@@ -68,6 +71,10 @@ async def _call(request: web.Request) -> web.Response:
                 if known
                 else f"Unknown operation: X-Amz-Target {target!r}",
             )
+        # Injected faults (_faults.py): all but a lost reply act before anything is applied.
+        fault = await request.app[FAULTS_KEY].before(operation)
+        if fault == "drop":
+            return drop_connection(request)
         if request.content_length is not None and request.content_length > _BODY_MAX:
             raise SWFError(VALIDATION_EXCEPTION, "Request body exceeds the 1 MB limit", 413)
         raw = await request.read()
@@ -88,12 +95,15 @@ async def _call(request: web.Request) -> web.Response:
     except Exception:
         _log.exception("devserver.internal_failure", operation=operation)
         return _error(SWFError(_INTERNAL_FAILURE, "Internal failure of the dev server", 500))
+    if fault == "drop-reply":
+        return drop_connection(request)
     return _answer(result)
 
 
-def build_app(engine: Engine) -> web.Application:
+def build_app(engine: Engine, faults: Faults | None = None) -> web.Application:
     app = web.Application(client_max_size=_BODY_MAX + 1024)
     app[ENGINE_KEY] = engine
+    app[FAULTS_KEY] = faults or Faults()
     app.router.add_post("/", _call)
     app.router.add_get("/", _status)
     return app

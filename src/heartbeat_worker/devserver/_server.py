@@ -11,7 +11,9 @@ from typing import Final, Self
 from aiohttp import web
 
 from ._engine import Engine
+from ._faults import Faults
 from ._http import build_app
+from ._snapshot import Snapshot, take_snapshot
 
 __all__ = ["DevServer", "ThreadedDevServer", "is_loopback"]
 
@@ -41,6 +43,10 @@ class DevServer:
     ``poll_timeout`` is how long a poll waits for a task before answering with an empty task
     token (SWF: 60 seconds). Binding to a non-loopback ``host`` needs ``allow_remote=True``:
     the server has no authentication at all.
+
+    ``faults`` holds the fault rules (throttling, errors, latency, dropped connections) that
+    make it fail on purpose; see :class:`~heartbeat_worker.devserver.Faults`. They may be set
+    before or while it runs. :meth:`snapshot` shows the open activity tasks.
     """
 
     def __init__(
@@ -63,6 +69,7 @@ class DevServer:
         self.host = "127.0.0.1" if host == "localhost" else host
         self.port = port
         self.poll_timeout = poll_timeout
+        self.faults = Faults()
         self._runner: web.AppRunner | None = None
         self._engine: Engine | None = None
         self._bound_port: int | None = None
@@ -82,7 +89,7 @@ class DevServer:
         # handler_cancellation stays off (aiohttp's default): a poll whose client went away
         # must still be able to receive its task, as on SWF.
         runner = web.AppRunner(
-            build_app(engine),
+            build_app(engine, self.faults),
             access_log=None,
             handle_signals=False,
             shutdown_timeout=_SHUTDOWN_TIMEOUT,
@@ -97,6 +104,15 @@ class DevServer:
         self._runner = runner
         self._engine = engine
         self._bound_port = int(runner.addresses[0][1])
+
+    def snapshot(self) -> Snapshot:
+        """The open activity tasks, with their last heartbeat details and time.
+
+        Call it from the server's event loop (``ThreadedDevServer.snapshot`` from elsewhere).
+        """
+        if self._engine is None:
+            raise RuntimeError("the dev server is not running")
+        return take_snapshot(self._engine)
 
     async def stop(self) -> None:
         """Answer open polls with no task, then close every connection."""
@@ -145,6 +161,21 @@ class ThreadedDevServer:
     @property
     def endpoint_url(self) -> str:
         return self.server.endpoint_url
+
+    @property
+    def faults(self) -> Faults:
+        return self.server.faults
+
+    def snapshot(self) -> Snapshot:
+        """:meth:`DevServer.snapshot`, taken in the server's thread; call it from another."""
+        loop = self._loop
+        if loop is None or self._thread is None:
+            raise RuntimeError("the dev server is not running")
+
+        async def take() -> Snapshot:
+            return self.server.snapshot()
+
+        return asyncio.run_coroutine_threadsafe(take(), loop).result(_START_TIMEOUT)
 
     def start(self) -> None:
         if self._thread is not None:

@@ -147,6 +147,9 @@ class ActivityTask:
     cancel_requested_event_id: int | None = None
     closed: bool = False
     heartbeat_deadline: float = 0.0
+    # For DevServer.snapshot(): heartbeats received and when the last came (epoch seconds).
+    heartbeats: int = 0
+    last_heartbeat_at: float | None = None
     # Pending timeout timers, by ActivityTaskTimeoutType.
     handles: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
 
