@@ -24,13 +24,14 @@ It does not run the activity: a worker must be serving the activity's task list.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import enum
 import functools
 import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
@@ -70,7 +71,7 @@ from outside (the console, the CLI) is honoured the same way.
 """
 
 DEFAULT_EXECUTION_TIMEOUT: Final = 24 * 3600.0
-DECISION_TIMEOUT: Final = "30"
+DECISION_TIMEOUT: Final = 30.0
 """Seconds SWF gives this decider to answer a decision task; it answers in milliseconds, and
 a crashed decider's task comes back after this long."""
 
@@ -236,7 +237,6 @@ class _State:
     checkpoint: Any = None
     last_event_id: int = 0
     ending: _Ending | None = None
-    history: list[Json] = field(default_factory=list)
 
 
 class OneActivityWorkflow:
@@ -265,6 +265,7 @@ class OneActivityWorkflow:
         execution_timeout: float = DEFAULT_EXECUTION_TIMEOUT,
         identity: str = "heartbeat-worker-decider",
         page_size: int | None = None,
+        decision_timeout: float = DECISION_TIMEOUT,
     ) -> None:
         if retries < 0:
             raise ValueError("retries must be zero or more")
@@ -282,6 +283,7 @@ class OneActivityWorkflow:
         self.decision_task_list = f"heartbeat-worker-decider-{uuid.uuid4().hex}"
         self.execution_timeout = execution_timeout
         self.identity = identity
+        self.decision_timeout = decision_timeout
         # SWF's default page is 1000 events; smaller pages exercise the paging in tests.
         self._paging: Json = {"maximumPageSize": page_size} if page_size else {}
         self.log = get_logger(domain=domain, workflow_id=self.workflow_id)
@@ -309,7 +311,7 @@ class OneActivityWorkflow:
             workflowType=dict(WORKFLOW_TYPE),
             taskList={"name": self.decision_task_list},
             executionStartToCloseTimeout=format_timeout(self.execution_timeout),
-            taskStartToCloseTimeout=DECISION_TIMEOUT,
+            taskStartToCloseTimeout=format_timeout(self.decision_timeout),
             childPolicy="TERMINATE",
             tagList=[f"activity:{self.request.name[:200]}"],
         )
@@ -390,52 +392,64 @@ class OneActivityWorkflow:
     async def _poll(self) -> Json | None:
         """One long poll, with every page of the history; None when it came back empty."""
         backoff = Backoff(initial=0.5, maximum=10.0)
+        arguments = {
+            "domain": self.domain,
+            "taskList": {"name": self.decision_task_list},
+            "identity": self.identity,
+            **self._paging,
+        }
         while True:
             try:
-                task: Json = await self._poll_client.poll_for_decision_task(
-                    domain=self.domain,
-                    taskList={"name": self.decision_task_list},
-                    identity=self.identity,
-                    **self._paging,
-                )
-                if not task.get("taskToken"):
-                    return None
-                events: list[Json] = list(task.get("events", ()))
-                page = task
-                while page.get("nextPageToken"):
-                    page = await self._poll_client.poll_for_decision_task(
-                        domain=self.domain,
-                        taskList={"name": self.decision_task_list},
-                        identity=self.identity,
-                        nextPageToken=page["nextPageToken"],
-                        **self._paging,
-                    )
-                    events.extend(page.get("events", ()))
+                task: Json = await self._poll_client.poll_for_decision_task(**arguments)
+                break
             except Exception as error:
                 if not is_transient(error):
                     raise
                 delay = backoff.next_delay()
                 self.log.warning("decision poll failed; retrying", error=repr(error))
                 await anyio.sleep(delay)
-                continue
-            task["events"] = events
-            return task
+        if not task.get("taskToken"):
+            return None
+        # The task is ours now: a failed page is retried on its own, since polling afresh
+        # would not return this task again before its timeout.
+        events: list[Json] = list(task.get("events", ()))
+        page = task
+        while page.get("nextPageToken"):
+            page = await self._call(
+                "PollForDecisionTask",
+                functools.partial(
+                    self._poll_client.poll_for_decision_task,
+                    nextPageToken=page["nextPageToken"],
+                    **arguments,
+                ),
+            )
+            events.extend(page.get("events", ()))
+        task["events"] = events
+        return task
 
     async def _decide(self, task: Json) -> None:
-        state = self._state
-        new = [e for e in task["events"] if int(e["eventId"]) > state.last_event_id]
+        before = dataclasses.replace(self._state)
+        new = [e for e in task["events"] if int(e["eventId"]) > before.last_event_id]
         decisions: list[Json] = []
         for event in new:
             decisions.extend(self._on_event(event))
         if new:
-            state.last_event_id = int(new[-1]["eventId"])
+            self._state.last_event_id = int(new[-1]["eventId"])
         token = task["taskToken"]
-        await self._call(
-            "RespondDecisionTaskCompleted",
-            lambda: self._client.respond_decision_task_completed(
-                taskToken=token, decisions=decisions
-            ),
-        )
+        try:
+            await self._call(
+                "RespondDecisionTaskCompleted",
+                lambda: self._client.respond_decision_task_completed(
+                    taskToken=token, decisions=decisions
+                ),
+            )
+        except Exception as error:
+            # Nothing was decided: forget these events, so that the next decision task
+            # (SWF schedules one when this one times out) decides them again.
+            self._state = before
+            if error_code(error) != "UnknownResourceFault":
+                raise
+            self.log.warning("decision task closed before it was answered; waiting for the next")
 
     def _on_event(self, event: Json) -> list[Json]:
         """The decisions one new event calls for, updating the state as it goes."""

@@ -242,3 +242,42 @@ async def _wait_for_event(client: Any, execution: dict[str, str], event_type: st
         if any(event["eventType"] == event_type for event in page["events"]):
             return
         await anyio.sleep(0.02)
+
+
+class SlowFirstAnswer:
+    """A client whose first decision answer comes after the decision task timed out."""
+
+    def __init__(self, client: Any, delay: float) -> None:
+        self._client = client
+        self._delay = delay
+        self.late_answers = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    async def respond_decision_task_completed(self, **arguments: Any) -> Any:
+        if not self.late_answers:
+            self.late_answers += 1
+            await anyio.sleep(self._delay)
+        return await self._client.respond_decision_task_completed(**arguments)
+
+
+async def test_decisions_lost_to_a_decision_timeout_are_made_again(
+    swf_client: Any, worker: Worker
+) -> None:
+    client = SlowFirstAnswer(swf_client, delay=1.0)
+    workflow = OneActivityWorkflow(
+        client,  # type: ignore[arg-type]
+        DOMAIN,
+        request("double", 4),
+        decision_timeout=0.5,
+    )
+    with anyio.fail_after(DEADLINE):
+        await workflow.start()
+        outcome = await workflow.run()
+
+    assert client.late_answers == 1
+    assert outcome.status is RunStatus.COMPLETED
+    assert json.loads(outcome.result or "") == 8
+    assert types(outcome).count("DecisionTaskTimedOut") == 1
+    assert types(outcome).count("ActivityTaskScheduled") == 1
