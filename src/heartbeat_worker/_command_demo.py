@@ -7,6 +7,7 @@ account and no network beyond loopback are involved. See :mod:`heartbeat_worker.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 from pathlib import Path
@@ -53,7 +54,7 @@ def main(args: argparse.Namespace) -> int:
 
     settings = DemoSettings(rows=args.rows, batch_size=args.batch_size)
     if args.log_file is not None:
-        settings = DemoSettings(rows=args.rows, batch_size=args.batch_size, log_path=args.log_file)
+        settings = dataclasses.replace(settings, log_path=args.log_file)
     try:
         log = settings.log_path.open("w", encoding="utf-8")
     except OSError as error:
