@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
+import anyio
 from structlog.typing import FilteringBoundLogger
 
 from ._definition import Activity
-from ._swf import SWFClient, error_code
+from ._swf import SWFClient, error_code, retry_transient
 
 __all__ = ["register"]
 
 DEFAULT_RETENTION_DAYS = "7"
+_RETRY_FOR = 60.0
+"""Seconds to keep retrying a throttled or failed registration call before giving up."""
 
 
 async def register(
@@ -30,8 +34,12 @@ async def register(
     the registered defaults differ from the decorator's.
     """
     try:
-        await client.register_domain(
-            name=domain, workflowExecutionRetentionPeriodInDays=retention_days
+        await retry_transient(
+            lambda: client.register_domain(
+                name=domain, workflowExecutionRetentionPeriodInDays=retention_days
+            ),
+            deadline=anyio.current_time() + _RETRY_FOR,
+            what="RegisterDomain",
         )
         log.info("domain registered", domain=domain)
     except Exception as error:
@@ -40,11 +48,16 @@ async def register(
     for activity in activities:
         activity_type = activity.activity_type
         try:
-            await client.register_activity_type(
-                domain=domain,
-                name=activity_type.name,
-                version=activity_type.version,
-                **activity_type.registration_defaults(),
+            await retry_transient(
+                functools.partial(
+                    client.register_activity_type,
+                    domain=domain,
+                    name=activity_type.name,
+                    version=activity_type.version,
+                    **activity_type.registration_defaults(),
+                ),
+                deadline=anyio.current_time() + _RETRY_FOR,
+                what="RegisterActivityType",
             )
             log.info(
                 "activity type registered",
