@@ -38,6 +38,9 @@ from ._watchdog import LoopWatchdog
 
 __all__ = ["Worker"]
 
+_MIN_EMPTY_POLL = 0.2
+"""Seconds an empty poll takes at least, as far as the poller is concerned."""
+
 _HARD_DEADLINE_MARGIN = 1.5
 """Seconds after the cancel grace period for the last answers to reach SWF."""
 
@@ -254,6 +257,7 @@ class Worker:
         while not self.shutting_down:
             if not await self._idle(self._slots.acquire()):
                 break
+            polled_at = anyio.current_time()
             try:
                 reply = await self._poll()
             except Exception as error:
@@ -269,6 +273,11 @@ class Worker:
             backoff.reset()
             if not reply.get("taskToken"):
                 self._slots.release()
+                # SWF answers an empty poll after 60 s; an endpoint that answers at once
+                # (moto, a misconfigured proxy) would otherwise be polled in a tight loop.
+                too_soon = polled_at + _MIN_EMPTY_POLL - anyio.current_time()
+                if too_soon > 0:
+                    await self._idle(anyio.sleep(too_soon))
                 continue
             # Registered before the handler starts, so shutdown never sees a gap.
             execution = self._new_execution(reply)
