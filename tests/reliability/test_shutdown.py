@@ -1,0 +1,147 @@
+"""SIGTERM and SIGINT to ``heartbeat-worker run``: every polled task is answered, in time."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections import Counter
+
+import pytest
+
+from heartbeat_worker.devserver import DevServer
+
+from .decide import Decider, attributes, report
+from .processes import worker_process
+from .secrecy import LogCapture
+
+pytestmark = pytest.mark.anyio
+
+GRACE = 3.0
+CANCEL_GRACE = 1.0
+HARD_DEADLINE = GRACE + CANCEL_GRACE + 1.5
+
+
+def shutdown_options(grace: float = GRACE, cancel_grace: float = CANCEL_GRACE) -> list[str]:
+    return [
+        "--max-concurrency",
+        "24",
+        "--pollers",
+        "2",
+        "--graceful-shutdown-timeout",
+        str(grace),
+        "--cancel-grace-period",
+        str(cancel_grace),
+    ]
+
+
+async def test_sigterm_answers_every_polled_task_and_exits_within_the_grace_period(
+    server: DevServer, decider: Decider, logs: LogCapture
+) -> None:
+    target = "tests.reliability.activities"
+    async with worker_process(server, target, "sigterm", *shutdown_options(), logs=logs) as worker:
+        # Ten finish within the grace period, ten would take a minute.
+        running = await decider.schedule(
+            "long_sleeper", [1.5] * 10 + [60] * 10, task_list="sigterm"
+        )
+        await decider.wait_started(running, 20)
+        assert server.faults.calls["PollForActivityTask"] > 20  # pollers wait for more
+        signalled = time.monotonic()
+        worker.signal(signal.SIGTERM)
+        # Tasks that open polls may still receive while the worker shuts down.
+        late = await decider.schedule("long_sleeper", [60] * 3, task_list="sigterm", prefix="late")
+        code = await worker.wait(GRACE + 5)
+        exit_after = time.monotonic() - signalled
+    assert code == 0
+    assert exit_after <= GRACE + 5
+
+    found = await decider.wait_closed(running, 20)
+    assert found.duplicates() == 0
+    completed = [a for a in found.closings if a in {f"a{i}" for i in range(10)}]
+    for activity_id in [f"a{i}" for i in range(10)]:
+        assert found.closing(activity_id)["eventType"] == "ActivityTaskCompleted"
+    for activity_id in [f"a{i}" for i in range(10, 20)]:
+        event = found.closing(activity_id)
+        assert event["eventType"] == "ActivityTaskFailed"
+        assert attributes(event)["reason"] == "worker shutdown"
+    late_found = await decider.outcomes(late)
+    for activity_id in late_found.started:  # handed to a poll that was open: answered at once
+        event = late_found.closing(activity_id)
+        assert attributes(event)["reason"] == "worker shutdown"
+    assert not found.kinds()["ActivityTaskTimedOut"]
+    left = logs.events("task left to SWF's timeout") + logs.events("hard shutdown deadline")
+    assert not left
+    await decider.terminate(late)
+    report(
+        f"SIGTERM with 20 activities running (grace {GRACE} s, cancel grace {CANCEL_GRACE} s)",
+        {
+            "exit status": code,
+            "exit after SIGTERM": f"{exit_after:.2f} s (limit {GRACE + 5} s)",
+            "completed within the grace period": len(completed),
+            "failed 'worker shutdown'": found.kinds()["ActivityTaskFailed"],
+            "polled during shutdown, answered 'worker shutdown'": len(late_found.started),
+            "left to SWF's timeout": len(left),
+        },
+    )
+
+
+async def test_a_second_signal_exits_sooner(
+    server: DevServer, decider: Decider, logs: LogCapture
+) -> None:
+    long_grace = 30.0
+    async with worker_process(
+        server,
+        "tests.reliability.activities",
+        "second",
+        *shutdown_options(grace=long_grace),
+        logs=logs,
+    ) as worker:
+        running = await decider.schedule("long_sleeper", [60] * 5, task_list="second")
+        await decider.wait_started(running, 5)
+        signalled = time.monotonic()
+        worker.signal(signal.SIGTERM)
+        await worker.wait_for_log('"shutdown requested"')
+        worker.signal(signal.SIGINT)
+        code = await worker.wait(long_grace)
+        exit_after = time.monotonic() - signalled
+    assert code == 0
+    assert exit_after < CANCEL_GRACE + 3
+    found = await decider.wait_closed(running, 5)
+    assert Counter(attributes(e)["reason"] for e in map(found.closing, found.closings)) == {
+        "worker shutdown": 5
+    }
+    report(
+        f"SIGTERM then SIGINT (grace {long_grace} s)",
+        {
+            "exit status": code,
+            "exit after the first signal": f"{exit_after:.2f} s",
+            "failed 'worker shutdown'": len(found.closings),
+        },
+    )
+
+
+async def test_an_activity_ignoring_cancellation_cannot_outlive_the_hard_deadline(
+    server: DevServer, decider: Decider, logs: LogCapture
+) -> None:
+    async with worker_process(
+        server, "tests.reliability.activities", "stubborn", *shutdown_options(), logs=logs
+    ) as worker:
+        running = await decider.schedule("ignores_cancellation", [60] * 3, task_list="stubborn")
+        await decider.wait_started(running, 3)
+        signalled = time.monotonic()
+        worker.signal(signal.SIGTERM)
+        code = await worker.wait(HARD_DEADLINE + 10)
+        exit_after = time.monotonic() - signalled
+    assert exit_after <= HARD_DEADLINE + 2
+    found = await decider.wait_closed(running, 3)
+    reasons = [attributes(found.closing(a)).get("reason") for a in sorted(found.closings)]
+    assert reasons == ["worker shutdown"] * 3
+    assert code == 0
+    report(
+        "SIGTERM with 3 blocking activities that never check for cancellation",
+        {
+            "exit status": code,
+            "exit after SIGTERM": f"{exit_after:.2f} s (hard deadline {HARD_DEADLINE} s)",
+            "failed 'worker shutdown'": len(reasons),
+            "abandoned-thread warnings": len(logs.events("exiting without waiting")),
+        },
+    )
