@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from ._faults import Fault, FaultKind, Faults
 from ._server import DevServer, ThreadedDevServer
-from ._snapshot import ActivityTaskView, Snapshot
+from ._snapshot import ActivityTaskView, DomainView, ExecutionView, Snapshot
 
 __all__ = [
     "ActivityTaskView",
     "DevServer",
+    "DomainView",
+    "ExecutionView",
     "Fault",
     "FaultKind",
     "Faults",
