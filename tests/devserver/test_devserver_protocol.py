@@ -18,11 +18,11 @@ SERIALIZATION = "com.amazon.coral.service#SerializationException"
 UNKNOWN_OPERATION = "com.amazon.coral.service#UnknownOperationException"
 
 
-async def test_the_status_page_is_plain_text(dev_server: DevServer) -> None:
+async def test_get_answers_the_status_page(dev_server: DevServer) -> None:
     async with aiohttp.ClientSession() as session, session.get(dev_server.endpoint_url) as reply:
         assert reply.status == 200
-        assert reply.content_type == "text/plain"
-        assert "heartbeat-worker dev server" in await reply.text()
+        assert reply.content_type == "text/html"
+        assert "<title>heartbeat-worker dev server</title>" in await reply.text()
 
 
 @pytest.mark.parametrize(

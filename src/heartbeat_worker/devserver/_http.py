@@ -22,6 +22,7 @@ from ._model import (
     SWFError,
     validator_for,
 )
+from ._status_page import status_routes
 
 __all__ = ["ENGINE_KEY", "FAULTS_KEY", "build_app"]
 
@@ -48,10 +49,6 @@ def _answer(body: Any, status: int = 200) -> web.Response:
 
 def _error(error: SWFError) -> web.Response:
     return _answer(error.body(), error.status)
-
-
-async def _status(request: web.Request) -> web.Response:
-    return web.Response(text="heartbeat-worker dev server\n")
 
 
 async def _call(request: web.Request) -> web.Response:
@@ -105,5 +102,5 @@ def build_app(engine: Engine, faults: Faults | None = None) -> web.Application:
     app[ENGINE_KEY] = engine
     app[FAULTS_KEY] = faults or Faults()
     app.router.add_post("/", _call)
-    app.router.add_get("/", _status)
+    app.add_routes(status_routes(engine))  # GET / and /status.json: _status_page.py
     return app
