@@ -16,7 +16,7 @@ from . import activities
 from .decide import Decider, attributes, report
 from .secrecy import LogCapture
 
-pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+pytestmark = pytest.mark.anyio
 
 COUNT = 1000
 TASK_LIST = "thousand"
