@@ -37,11 +37,13 @@ def configure_logging(
     log_format: LogFormat = "console", level: int = logging.INFO, stream: object = None
 ) -> None:
     """Send structlog output to stderr (or ``stream``): coloured for people, JSON for machines."""
+    output = stream if stream is not None else sys.stderr
     renderer: structlog.typing.Processor
     if log_format == "json":
         renderer = structlog.processors.JSONRenderer()
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        isatty = getattr(output, "isatty", None)
+        renderer = structlog.dev.ConsoleRenderer(colors=bool(isatty and isatty()))
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -51,6 +53,6 @@ def configure_logging(
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=stream or sys.stderr),  # type: ignore[arg-type]
+        logger_factory=structlog.PrintLoggerFactory(file=output),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )

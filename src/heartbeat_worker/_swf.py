@@ -13,6 +13,7 @@ nothing of the heartbeat deadline that bounds how long retrying still makes sens
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import random
@@ -219,6 +220,12 @@ async def open_connection(
     configured_endpoint = endpoint_url or _configured_swf_endpoint()
     if _is_loopback(configured_endpoint):
         region = region or "us-east-1"
+        # Look for credentials the user configured, but not on the network: the instance
+        # metadata service is not on this machine, and the dev server accepts any.
+        resolver = session.get_component("credential_provider")
+        for provider in ("iam-role", "container-role"):
+            with contextlib.suppress(ValueError):
+                resolver.remove(provider)
         if await session.get_credentials() is None:
             session.set_credentials("heartbeat-worker-local", "heartbeat-worker-local")
     no_retries = {"total_max_attempts": 1}
