@@ -130,7 +130,6 @@ class TaskExecution:
         self._activity_scope = anyio.CancelScope()
         self._settled = anyio.Event()
         self._stop_requested = anyio.Event()
-        self._answered = False
         self._early_stop: tuple[StopReason, str] | None = None
         self._started = time.monotonic()
 
@@ -142,14 +141,13 @@ class TaskExecution:
     # -- the worker's and the heartbeater's entry points ---------------------------------
 
     async def run(self) -> Outcome:
+        """Run the task and answer it; returns the outcome the answer followed from."""
         self.log.info("task received")
-        outcome = await self._prepare_and_run()
-        self.outcome = outcome
-        await self._answer(outcome)
-        return outcome
+        return await self._run_and_answer()
 
     async def hand_back(self, reason: str) -> Outcome:
-        """Answer failed without running the activity, so a decider reschedules at once."""
+        """Answer failed without running the activity (it cannot run, or the worker is
+        stopping), so that a decider can reschedule it at once."""
         self.outcome = outcome = Outcome.failed(reason)
         await self._answer(outcome)
         return outcome
@@ -174,11 +172,11 @@ class TaskExecution:
 
     # -- running ---------------------------------------------------------------------------
 
-    async def _prepare_and_run(self) -> Outcome:
+    async def _run_and_answer(self) -> Outcome:
         activity = self._activity
         if activity is None:
             activity_type = self._task["activityType"]
-            return Outcome.failed(
+            return await self.hand_back(
                 f"unknown activity type {activity_type['name']!r} version "
                 f"{activity_type['version']!r}: this worker does not implement it"
             )
@@ -186,7 +184,7 @@ class TaskExecution:
         try:
             arguments = bind_input(activity.signature, raw_input)
         except InputError as error:
-            return Outcome.failed(f"bad input: {error}")
+            return await self.hand_back(f"bad input: {error}")
         timeouts = await self._resolver.resolve(self._task, activity.activity_type)
         self.context = context = self._make_context(timeouts, checkpoint, activity)
         if self._early_stop is not None:
@@ -223,10 +221,11 @@ class TaskExecution:
             await self._settled.wait()
             # Stop beating before answering: a heartbeat after the answer only draws errors.
             heartbeat_scope.cancel()
-            outcome = raw[0] if raw else self._abandoned_outcome()
-            self.outcome = outcome
+            self.outcome = outcome = raw[0] if raw else self._abandoned_outcome()
+            # Answer now, even if a stuck activity keeps this group open after the grace
+            # period: the answer must not wait for code that ignores its stop request.
             await self._answer(outcome)
-            group.cancel_scope.cancel()  # the grace timer; a stuck activity keeps the group
+            group.cancel_scope.cancel()  # the grace timer
         return outcome
 
     async def _call(
@@ -323,9 +322,7 @@ class TaskExecution:
     # -- answering -------------------------------------------------------------------------
 
     async def _answer(self, outcome: Outcome) -> None:
-        if self._answered:
-            return
-        self._answered = True
+        """The one answer of this task (every path of :meth:`run` ends here exactly once)."""
         duration = round(time.monotonic() - self._started, 3)
         beats = self.heartbeater.beats_sent if self.heartbeater else 0
         if outcome.kind is OutcomeKind.LEFT:
