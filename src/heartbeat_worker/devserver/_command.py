@@ -48,6 +48,7 @@ async def _serve(server: DevServer) -> None:
     async with server:
         # Scripts wait for this line, and parse the URL from it when they asked for port 0.
         print(f"heartbeat-worker dev server listening on {server.endpoint_url}", flush=True)
+        print(f"status page: {server.endpoint_url}/ (read-only)", flush=True)
         await stop.wait()
 
 
