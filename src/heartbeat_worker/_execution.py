@@ -45,6 +45,7 @@ from ._timeouts import TaskTimeouts, TimeoutSource
 __all__ = ["ExecutionSettings", "Outcome", "OutcomeKind", "TaskExecution"]
 
 SHUTDOWN_REASON = "worker shutdown"
+_ANSWER_RETRY_MAX = 10.0
 
 
 class OutcomeKind(enum.Enum):
@@ -331,9 +332,14 @@ class TaskExecution:
             )
             return
         call = self._answer_call(outcome)
+        # The heartbeater has stopped, and SWF's heartbeat clock runs on while the answer is
+        # retried: keep retries a tenth of the heartbeat timeout apart at most, or a task
+        # with a short timeout times out while its answer waits out the backoff.
+        timeout = None if self.context is None else self.context.info.heartbeat_timeout
+        most = _ANSWER_RETRY_MAX if timeout is None else min(_ANSWER_RETRY_MAX, timeout / 10)
         try:
             await retry_transient(
-                call, backoff=Backoff(initial=0.1, maximum=10.0), what=_ANSWER_NAMES[outcome.kind]
+                call, backoff=Backoff(initial=0.1, maximum=most), what=_ANSWER_NAMES[outcome.kind]
             )
         except Exception as error:
             if is_task_closed(error):
