@@ -5,110 +5,164 @@ SWF meters ``RecordActivityTaskHeartbeat`` per account and region with a token b
 activity at its nominal interval can exceed that on its own, and then every call,
 including the ones that would have saved a task about to time out, is throttled.
 
-The budget does two things. It *stretches* intervals, so that the planned rate fits
-(running activities / interval <= rate), but never beyond a safety margin before each
-activity's timeout. And it *orders* calls: when they must wait for the bucket, the one
-whose heartbeat deadline is nearest goes first.
+The budget does three things:
+
+*plan*
+    :meth:`HeartbeatBudget.interval` stretches intervals so that the running activities
+    together plan to use :data:`PLANNED_SHARE` of the budget, but never beyond
+    :data:`LATEST_SAFE_FRACTION` of an activity's heartbeat timeout;
+*warn*
+    :meth:`~HeartbeatBudget.join` logs a warning, with the numbers, when even the longest
+    safe intervals need more calls than the budget allows: some activities will time out;
+*limit and order*
+    calls wait in a queue that serves the nearest heartbeat deadline first, and leave it
+    only while the last ``⌊rate⌋`` calls took more than a window of one second (plus
+    :data:`ARRIVAL_SPREAD`): so no second, as the service counts them, ever sees more calls
+    than the budget.
+
+The class is plain data and arithmetic: the caller passes the current time, which keeps it
+deterministic and testable. :class:`~heartbeat_worker._heartbeater.HeartbeatScheduler`
+drives it.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
-from dataclasses import dataclass, field
-
-import anyio
+import math
+from collections import deque
+from collections.abc import Callable
+from typing import Any
 
 from ._logging import get_logger
 
-__all__ = ["HeartbeatBudget"]
+__all__ = [
+    "ARRIVAL_SPREAD",
+    "LATEST_SAFE_FRACTION",
+    "PLANNED_SHARE",
+    "HeartbeatBudget",
+]
 
-_LATEST_SAFE_FRACTION = 0.75
+LATEST_SAFE_FRACTION = 0.75
 """A stretched interval stays below this fraction of the heartbeat timeout, leaving a
 quarter of it for one failed call and its retry."""
 
+PLANNED_SHARE = 0.9
+"""Intervals are planned for this share of the budget; the rest absorbs the first beats of
+newly started activities and retries, so that the queue rarely holds anything."""
 
-@dataclass(order=True)
-class _Waiter:
-    deadline: float
-    sequence: int
-    wake: anyio.Event = field(compare=False, default_factory=anyio.Event)
+ARRIVAL_SPREAD = 0.05
+"""Seconds added to the limiter's one-second window. Calls sent in a burst do not reach
+the service at the instants they were sent; the margin keeps a burst that spans the edge
+of a second from counting twice there."""
 
 
 class HeartbeatBudget:
-    """A token bucket that serves the nearest deadline first."""
+    """At most ``rate`` heartbeat calls per second, nearest deadline first.
 
-    def __init__(self, rate: float, burst: float | None = None) -> None:
-        if rate <= 0:
+    What waits in the queue is the caller's business (the scheduler queues heartbeaters).
+    """
+
+    def __init__(self, rate: float, *, jitter: float = 0.2) -> None:
+        if not rate > 0 or math.isinf(rate):
             raise ValueError("the heartbeat budget must be a positive number of calls per second")
-        self.rate = rate
-        self.burst = burst if burst is not None else max(1.0, rate)
-        self._tokens = self.burst
-        self._updated = anyio.current_time()
-        self._waiters: list[_Waiter] = []
+        if not 0 <= jitter < 1:
+            raise ValueError("jitter must be a fraction between 0 and 1")
+        self.rate = float(rate)
+        self.capacity = max(1, math.floor(self.rate))
+        """Calls allowed within one :attr:`window`."""
+        self.window = self.capacity / self.rate + ARRIVAL_SPREAD
+        self.jitter = jitter
+        self._sent: deque[float] = deque(maxlen=self.capacity)
+        self._queue: list[tuple[float, int, Any]] = []
         self._sequence = itertools.count()
-        self._members = 0
-        self._warned_at_members = 0
+        self.members = 0
+        self.minimum_rate = 0.0
+        """Calls per second needed if every member beat at its longest safe interval."""
+        self._warned_rate = 0.0
         self._log = get_logger()
 
-    # -- interval planning ---------------------------------------------------------------
+    @property
+    def sustained_rate(self) -> float:
+        """The most calls per second the limiter lets through over time."""
+        return self.capacity / self.window
 
-    def join(self) -> None:
-        self._members += 1
+    # -- planning --------------------------------------------------------------------------
 
-    def leave(self) -> None:
-        self._members -= 1
+    def _safe_interval(self, heartbeat_timeout: float) -> float:
+        return heartbeat_timeout * LATEST_SAFE_FRACTION
+
+    def join(self, heartbeat_timeout: float | None) -> None:
+        """An activity starts heartbeating; warn if the budget cannot keep all alive."""
+        self.members += 1
+        if heartbeat_timeout is not None:
+            self.minimum_rate += self._mean_factor / self._safe_interval(heartbeat_timeout)
+        self._check()
+
+    def leave(self, heartbeat_timeout: float | None) -> None:
+        self.members -= 1
+        if heartbeat_timeout is not None:
+            self.minimum_rate -= self._mean_factor / self._safe_interval(heartbeat_timeout)
+        if self.members == 0:
+            self.minimum_rate = 0.0  # no drift from float sums
+        if self.minimum_rate <= self.sustained_rate:
+            self._warned_rate = 0.0
+
+    @property
+    def _mean_factor(self) -> float:
+        """A jittered interval is on average this much shorter than planned, which makes
+        the rate that much higher."""
+        return 1 / (1 - self.jitter / 2)
+
+    def _check(self) -> None:
+        needed = self.minimum_rate
+        if needed <= self.sustained_rate or needed < self._warned_rate * 1.5:
+            return
+        self._warned_rate = needed
+        self._log.warning(
+            "heartbeat budget too small to keep every activity alive; the activities whose "
+            "heartbeat deadline is nearest are served first, others may time out",
+            running_activities=self.members,
+            budget_per_second=self.rate,
+            needed_per_second=round(needed, 1),
+            latest_safe_fraction_of_timeout=LATEST_SAFE_FRACTION,
+        )
 
     def interval(self, nominal: float, heartbeat_timeout: float | None) -> float:
-        """The interval to use now: ``nominal``, stretched if the budget requires it."""
-        fair_share = self._members / self.rate
-        if fair_share <= nominal:
+        """The interval to plan now for one member: ``nominal``, or longer if the running
+        activities would otherwise exceed the planned share of the budget; at most the
+        latest safe interval of ``heartbeat_timeout``. The caller shortens it by up to
+        ``jitter`` at random, which this accounts for."""
+        fair = self.members / (self.rate * PLANNED_SHARE) * self._mean_factor
+        if fair <= nominal:
             return nominal
         if heartbeat_timeout is None:
-            return fair_share
-        latest_safe = heartbeat_timeout * _LATEST_SAFE_FRACTION
-        if fair_share > latest_safe and self._members > self._warned_at_members:
-            self._warned_at_members = self._members * 2  # warn again only if it doubles
-            self._log.warning(
-                "heartbeat budget too small to keep every activity alive",
-                running_activities=self._members,
-                budget_per_second=self.rate,
-                needed_interval=round(fair_share, 3),
-                heartbeat_timeout=heartbeat_timeout,
-                needed_budget_per_second=round(self._members / latest_safe, 1),
-            )
-        return max(nominal, min(fair_share, latest_safe))
+            return fair
+        return max(nominal, min(fair, self._safe_interval(heartbeat_timeout)))
 
-    # -- rate limiting -------------------------------------------------------------------
+    # -- limiting and ordering -------------------------------------------------------------
 
-    def _refill(self) -> None:
-        now = anyio.current_time()
-        self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
-        self._updated = now
+    def offer(self, deadline: float, item: Any) -> None:
+        """Queue a call whose heartbeat deadline is ``deadline`` (``inf``: none)."""
+        heapq.heappush(self._queue, (deadline, next(self._sequence), item))
 
-    async def acquire(self, deadline: float) -> None:
-        """Wait for a call slot; among waiters, the earliest ``deadline`` goes first."""
-        self._refill()
-        if not self._waiters and self._tokens >= 1:
-            self._tokens -= 1
-            return
-        waiter = _Waiter(deadline, next(self._sequence))
-        heapq.heappush(self._waiters, waiter)
-        try:
-            while True:
-                if self._waiters[0] is waiter:
-                    self._refill()
-                    if self._tokens >= 1:
-                        self._tokens -= 1
-                        heapq.heappop(self._waiters)
-                        return
-                    await anyio.sleep((1 - self._tokens) / self.rate)
-                else:
-                    await waiter.wake.wait()
-                    waiter.wake = anyio.Event()
-        finally:
-            if waiter in self._waiters:
-                self._waiters.remove(waiter)
-                heapq.heapify(self._waiters)
-            if self._waiters:
-                self._waiters[0].wake.set()
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    def wait_time(self, now: float) -> float:
+        """Seconds until the limiter lets a call through (0: now)."""
+        if len(self._sent) < self.capacity:
+            return 0.0
+        return max(0.0, self._sent[0] + self.window - now)
+
+    def take(self, now: float, live: Callable[[Any], bool] = lambda item: True) -> Any:
+        """The queued call with the nearest deadline, if the limiter lets one through now;
+        calls that are no longer ``live`` are dropped without using the budget."""
+        queue = self._queue
+        while queue and not live(queue[0][2]):
+            heapq.heappop(queue)
+        if not queue or self.wait_time(now) > 0:
+            return None
+        self._sent.append(now)
+        return heapq.heappop(queue)[2]

@@ -28,6 +28,7 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
+from anyio.abc import TaskGroup
 from structlog.typing import FilteringBoundLogger
 
 from ._budget import HeartbeatBudget
@@ -36,7 +37,7 @@ from ._codec import InputError, bind_input, encode_result
 from ._context import ActivityContext, ActivityInfo, StopReason, bind
 from ._definition import Activity
 from ._errors import ActivityCancelled, SWFLimitError
-from ._heartbeater import Heartbeater, heartbeat_interval
+from ._heartbeater import Heartbeater, HeartbeatScheduler, heartbeat_interval
 from ._limits import DATA_MAX, FAILURE_REASON_MAX, cut_end, cut_start
 from ._logging import get_logger, token_hash
 from ._swf import Backoff, TaskClient, is_task_closed, retry_transient
@@ -103,6 +104,7 @@ class TaskExecution:
         resolver: TimeoutSource,
         thread_limiter: anyio.CapacityLimiter,
         budget: HeartbeatBudget | None = None,
+        heartbeats: HeartbeatScheduler | None = None,
     ) -> None:
         self._task = task
         self._activity = activity
@@ -111,6 +113,8 @@ class TaskExecution:
         self._resolver = resolver
         self._thread_limiter = thread_limiter
         self._budget = budget
+        self._heartbeats = heartbeats
+        self._group: TaskGroup | None = None
         self._token: str = task["taskToken"]
         activity_type = task["activityType"]
         execution = task["workflowExecution"]
@@ -166,6 +170,8 @@ class TaskExecution:
         if not context.request_stop(reason):
             return
         self._stop_requested.set()
+        if self._group is not None:
+            self._group.start_soon(self._enforce_grace)
         log = self.log.warning if reason is StopReason.TASK_LOST else self.log.info
         log("stopping activity", reason=reason.value, why=why)
         if self._activity is not None and self._activity.is_coroutine:
@@ -202,31 +208,33 @@ class TaskExecution:
             interval=self.heartbeat_interval,
             on_stop=self.stop,
             log=self.log,
-            budget=self._budget,
         )
         raw: list[Outcome] = []
         async with anyio.create_task_group() as group:
-            heartbeat_scope = anyio.CancelScope()
-
-            async def beat() -> None:
-                with heartbeat_scope:
-                    await heartbeater.run()
+            heartbeats = self._heartbeats
+            if heartbeats is None:
+                # Outside a worker (the test kit): a scheduler for this task alone.
+                heartbeats = HeartbeatScheduler(budget=self._budget, max_in_flight=1)
+                group.start_soon(heartbeats.run)
+            heartbeats.add(heartbeater)
 
             async def work() -> None:
                 raw.append(await self._call(activity, arguments.args, arguments.kwargs))
                 self._settled.set()
 
-            group.start_soon(beat)
             group.start_soon(work)
-            group.start_soon(self._enforce_grace)
+            # The grace timer starts with a stop request (stop() starts it from now on).
+            self._group = group
+            if self._stop_requested.is_set():
+                group.start_soon(self._enforce_grace)
             await self._settled.wait()
             # Stop beating before answering: a heartbeat after the answer only draws errors.
-            heartbeat_scope.cancel()
+            heartbeats.remove(heartbeater)
             self.outcome = outcome = raw[0] if raw else self._abandoned_outcome()
             # Answer now, even if a stuck activity keeps this group open after the grace
             # period: the answer must not wait for code that ignores its stop request.
             await self._answer(outcome)
-            group.cancel_scope.cancel()  # the grace timer
+            group.cancel_scope.cancel()  # the grace timer, and a scheduler of our own
         return outcome
 
     async def _call(

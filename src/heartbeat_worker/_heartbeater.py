@@ -1,27 +1,45 @@
-"""The background heartbeater that runs beside every activity.
+"""Background heartbeats: one scheduler per worker beats for every running activity.
 
-It keeps the task alive at a fraction of the heartbeat timeout in force, carries the latest
-progress details the activity recorded, and is the worker's only way of hearing that SWF
-wants the task cancelled (the heartbeat reply is SWF's only channel for that). It also
-notices when the task is gone: SWF answers ``UnknownResourceFault``, or no heartbeat has
-been acknowledged for longer than the timeout, or start-to-close has passed. In each case
-it reports a :class:`StopReason` and the task execution decides what to do.
+Each activity's :class:`Heartbeater` keeps the task alive at a fraction of the heartbeat
+timeout in force, carries the latest progress details the activity recorded, and is the
+worker's only way of hearing that SWF wants the task cancelled (the heartbeat reply is
+SWF's only channel for that). It also notices when the task is gone: SWF answers
+``UnknownResourceFault``, or no heartbeat has been acknowledged for longer than the timeout,
+or start-to-close has passed. In each case it reports a :class:`StopReason` and the task
+execution decides what to do.
+
+The heartbeaters own no task. One :class:`HeartbeatScheduler` keeps them in a heap by the
+time of their next beat, sleeps until the earliest, and hands due beats to a small pool of
+runner tasks that make the calls; so thousands of sleeping activities cost a heap entry
+each, not a task and a timer each. With a :class:`~heartbeat_worker._budget.HeartbeatBudget`
+the due beats wait in its queue, nearest heartbeat deadline first, and intervals stretch
+to fit the budget.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
+import math
 import random
 from collections.abc import Callable
 from typing import Any
 
 import anyio
+from anyio.abc import TaskGroup
 from structlog.typing import FilteringBoundLogger
 
 from ._budget import HeartbeatBudget
 from ._context import ActivityContext, StopReason
 from ._swf import Backoff, TaskClient, is_task_closed, retry_transient
 
-__all__ = ["DEFAULT_HEARTBEAT_FRACTION", "Heartbeater", "heartbeat_interval"]
+__all__ = [
+    "DEFAULT_HEARTBEAT_FRACTION",
+    "DEFAULT_INTERVAL_WITHOUT_TIMEOUT",
+    "HeartbeatScheduler",
+    "Heartbeater",
+    "heartbeat_interval",
+]
 
 DEFAULT_HEARTBEAT_FRACTION = 1 / 3
 """Beat three times per heartbeat timeout. If one beat fails, its retries still have two
@@ -33,7 +51,7 @@ DEFAULT_INTERVAL_WITHOUT_TIMEOUT = 30.0
 """A task whose heartbeat timeout is NONE still beats: the reply is the only way to hear
 of a cancellation, so this bounds how late a cancel request is noticed."""
 
-_JITTER = 0.2
+JITTER = 0.2
 """Each interval is shortened by up to this fraction at random, so activities started
 together do not beat in lockstep, and no beat is ever later than planned."""
 
@@ -44,11 +62,9 @@ already cancelled or timed out is stopped before it does much work."""
 _LOSS_MARGIN = 0.5
 """Seconds past the heartbeat timeout before the task is taken as timed out by SWF."""
 
-_RETRY_MAX = 2.0
-_RETRY_MAX_FRACTION = 0.1
-"""A failed heartbeat is retried with exponential backoff up to 2 s between attempts, or a
-tenth of the heartbeat timeout if that is less: after an outage, the next attempt must come
-before SWF's deadline, and with a short timeout 2 s can overshoot it."""
+_TICK = 0.01
+"""Beats due within this many seconds go together, so that the scheduler wakes at most
+about a hundred times a second however many activities beat."""
 
 
 def heartbeat_interval(
@@ -62,7 +78,23 @@ def heartbeat_interval(
 
 
 class Heartbeater:
-    """Heartbeats for one task until cancelled or until it finds the task gone."""
+    """The heartbeat state of one task; :meth:`HeartbeatScheduler.add` sets it going."""
+
+    __slots__ = (
+        "_call_scope",
+        "_client",
+        "_closes_at",
+        "_context",
+        "_log",
+        "_on_stop",
+        "_task_token",
+        "_timeout",
+        "active",
+        "beats_failed",
+        "beats_sent",
+        "interval",
+        "last_acknowledged",
+    )
 
     def __init__(
         self,
@@ -73,64 +105,55 @@ class Heartbeater:
         interval: float,
         on_stop: Callable[[StopReason, str], None],
         log: FilteringBoundLogger,
-        budget: HeartbeatBudget | None = None,
     ) -> None:
         self._context = context
         self._client = client
         self._task_token = task_token
-        self._interval = interval
+        self.interval = interval
         self._on_stop = on_stop
         self._log = log
-        self._budget = budget
         self._timeout = context.info.heartbeat_timeout
-        self._retry_max = (
-            _RETRY_MAX
-            if self._timeout is None
-            else min(_RETRY_MAX, self._timeout * _RETRY_MAX_FRACTION)
-        )
+        self._closes_at: float | None = None
+        self._call_scope: anyio.CancelScope | None = None
+        self.active = False
         self.beats_sent = 0
         self.beats_failed = 0
-        self.last_acknowledged = anyio.current_time()
+        self.last_acknowledged = 0.0
 
-    async def run(self) -> None:
-        start_to_close = self._context.info.start_to_close_timeout
-        closes_at = None if start_to_close is None else anyio.current_time() + start_to_close
-        next_beat = anyio.current_time() + random.uniform(0.5, 1.0) * min(
-            _FIRST_BEAT_MAX, self._interval
-        )
-        if self._budget is not None:
-            self._budget.join()
-        try:
-            while True:
-                await anyio.sleep_until(next_beat)
-                if closes_at is not None and anyio.current_time() > closes_at + _LOSS_MARGIN:
-                    self._on_stop(StopReason.TASK_LOST, "start-to-close timeout has passed")
-                    return
-                if not await self._beat():
-                    return
-                interval = self._interval
-                if self._budget is not None:
-                    interval = self._budget.interval(interval, self._timeout)
-                next_beat = self.last_acknowledged + interval * (1 - random.uniform(0, _JITTER))
-        finally:
-            if self._budget is not None:
-                self._budget.leave()
+    @property
+    def heartbeat_timeout(self) -> float | None:
+        return self._timeout
 
-    async def _beat(self) -> bool:
+    def deadline(self) -> float:
+        """When SWF takes the task as timed out, unless a beat is acknowledged first."""
+        if self._timeout is None:
+            return math.inf
+        return self.last_acknowledged + self._timeout + _LOSS_MARGIN
+
+    async def _record(self) -> dict[str, Any]:
+        details = self._context.details_json
+        if details is None:
+            reply = await self._client.record_activity_task_heartbeat(taskToken=self._task_token)
+        else:
+            reply = await self._client.record_activity_task_heartbeat(
+                taskToken=self._task_token, details=details
+            )
+        return dict(reply)
+
+    async def beat(self) -> bool:
         """One heartbeat with its retries. Returns False once the task is known to be gone."""
-        deadline = (
-            None if self._timeout is None else self.last_acknowledged + self._timeout + _LOSS_MARGIN
-        )
-        sent_at = anyio.current_time()
+        now = anyio.current_time()
+        if self._closes_at is not None and now > self._closes_at + _LOSS_MARGIN:
+            self._on_stop(StopReason.TASK_LOST, "start-to-close timeout has passed")
+            return False
+        deadline = None if self._timeout is None else self.deadline()
         try:
-            if self._budget is not None:
-                with anyio.fail_after(None if deadline is None else deadline - sent_at):
-                    await self._budget.acquire(deadline or float("inf"))
-            sent_at = anyio.current_time()
+            if deadline is not None and now >= deadline:
+                raise TimeoutError("RecordActivityTaskHeartbeat: waited past the deadline")
             reply = await retry_transient(
                 self._record,
                 deadline=deadline,
-                backoff=Backoff(initial=0.05, maximum=self._retry_max),
+                backoff=Backoff(initial=0.05, maximum=2.0),
                 what="RecordActivityTaskHeartbeat",
             )
         except Exception as error:
@@ -143,21 +166,147 @@ class Heartbeater:
                     StopReason.TASK_LOST, "no heartbeat acknowledged within the heartbeat timeout"
                 )
                 return False
-            # A heartbeat timeout of NONE: keep trying at the regular pace.
+            # A heartbeat timeout of NONE, or an error that is not the task's end: keep
+            # trying at the regular pace.
             self._log.warning("heartbeat failed", error=repr(error))
             return True
         self.beats_sent += 1
-        self.last_acknowledged = sent_at
+        self.last_acknowledged = now
         if reply.get("cancelRequested"):
             self._on_stop(StopReason.CANCEL_REQUESTED, "SWF requested cancellation")
         return True
 
-    async def _record(self) -> dict[str, Any]:
-        details = self._context.details_json
-        if details is None:
-            reply = await self._client.record_activity_task_heartbeat(taskToken=self._task_token)
-        else:
-            reply = await self._client.record_activity_task_heartbeat(
-                taskToken=self._task_token, details=details
+
+class HeartbeatScheduler:
+    """Beats for every heartbeater added, until it is removed or finds its task gone.
+
+    Run :meth:`run` in a task for as long as heartbeaters may be added; it makes up to
+    ``max_in_flight`` calls at a time.
+    """
+
+    def __init__(self, *, budget: HeartbeatBudget | None = None, max_in_flight: int = 64) -> None:
+        if max_in_flight < 1:
+            raise ValueError("max_in_flight must be at least 1")
+        self.budget = budget
+        self.max_in_flight = max_in_flight
+        self._due: list[tuple[float, int, Heartbeater]] = []
+        self._sequence = itertools.count()
+        self._send, self._receive = anyio.create_memory_object_stream[Heartbeater](math.inf)
+        self._runners: TaskGroup | None = None
+        self._runner_count = 0
+        self._wake = anyio.Event()
+        self._sleeping_until = math.inf
+        self.running = 0
+
+    # -- membership ------------------------------------------------------------------------
+
+    def add(self, heartbeater: Heartbeater) -> None:
+        """Start beating for ``heartbeater``: first soon, then at its interval."""
+        now = anyio.current_time()
+        start_to_close = heartbeater._context.info.start_to_close_timeout
+        heartbeater.active = True
+        heartbeater.last_acknowledged = now
+        heartbeater._closes_at = None if start_to_close is None else now + start_to_close
+        self.running += 1
+        if self.budget is not None:
+            self.budget.join(heartbeater.heartbeat_timeout)
+        first = now + random.uniform(0.5, 1.0) * min(_FIRST_BEAT_MAX, heartbeater.interval)
+        self._plan(heartbeater, first)
+
+    def remove(self, heartbeater: Heartbeater) -> None:
+        """Stop beating for ``heartbeater``, cancelling a call in flight."""
+        if not heartbeater.active:
+            return
+        heartbeater.active = False
+        self.running -= 1
+        if self.budget is not None:
+            self.budget.leave(heartbeater.heartbeat_timeout)
+        scope = heartbeater._call_scope
+        if scope is not None:
+            scope.cancel()
+
+    def _plan(self, heartbeater: Heartbeater, at: float) -> None:
+        heapq.heappush(self._due, (at, next(self._sequence), heartbeater))
+        if at < self._sleeping_until:
+            self._wake.set()
+
+    def _next_interval(self, heartbeater: Heartbeater) -> float:
+        interval = heartbeater.interval
+        if self.budget is not None:
+            interval = self.budget.interval(interval, heartbeater.heartbeat_timeout)
+        return interval * (1 - random.uniform(0, JITTER))
+
+    # -- the loop --------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        async with anyio.create_task_group() as runners:
+            self._runners = runners
+            try:
+                await self._schedule()
+            finally:
+                self._runners = None
+                runners.cancel_scope.cancel()
+
+    async def _schedule(self) -> None:
+        due, budget = self._due, self.budget
+        while True:
+            now = anyio.current_time()
+            horizon = now + _TICK
+            while due and due[0][0] <= horizon:
+                heartbeater = heapq.heappop(due)[2]
+                if not heartbeater.active:
+                    continue
+                if budget is None:
+                    self._dispatch(heartbeater)
+                else:
+                    budget.offer(heartbeater.deadline(), heartbeater)
+            wake_at = due[0][0] if due else math.inf
+            if budget is not None:
+                while True:
+                    taken = budget.take(now, _is_active)
+                    if taken is None:
+                        break
+                    self._dispatch(taken)
+                if budget.queued:
+                    wake_at = min(wake_at, now + max(budget.wait_time(now), _TICK))
+            self._sleeping_until = wake_at
+            if wake_at > now:
+                with anyio.move_on_after(wake_at - now):
+                    await self._wake.wait()
+                self._wake = anyio.Event()
+            self._sleeping_until = math.inf
+
+    def _dispatch(self, heartbeater: Heartbeater) -> None:
+        """Hand a due beat to an idle runner (the stream wakes exactly one), starting
+        another runner when none is idle, up to ``max_in_flight``."""
+        idle = self._receive.statistics().tasks_waiting_receive
+        self._send.send_nowait(heartbeater)
+        if idle == 0 and self._runner_count < self.max_in_flight and self._runners is not None:
+            self._runner_count += 1
+            self._runners.start_soon(self._runner)
+
+    async def _runner(self) -> None:
+        async for heartbeater in self._receive:
+            if heartbeater.active:
+                await self._beat(heartbeater)
+
+    async def _beat(self, heartbeater: Heartbeater) -> None:
+        keep = False
+        with anyio.CancelScope() as scope:
+            heartbeater._call_scope = scope
+            try:
+                keep = await heartbeater.beat()
+            finally:
+                heartbeater._call_scope = None
+        if not heartbeater.active:
+            return
+        if keep:
+            self._plan(
+                heartbeater, heartbeater.last_acknowledged + self._next_interval(heartbeater)
             )
-        return dict(reply)
+        else:
+            self.remove(heartbeater)
+
+
+def _is_active(heartbeater: Heartbeater) -> bool:
+    return heartbeater.active

@@ -28,7 +28,12 @@ from ._context import StopReason
 from ._definition import Activity
 from ._errors import ConfigurationError
 from ._execution import SHUTDOWN_REASON, ExecutionSettings, TaskExecution
-from ._heartbeater import DEFAULT_HEARTBEAT_FRACTION, DEFAULT_INTERVAL_WITHOUT_TIMEOUT
+from ._heartbeater import (
+    DEFAULT_HEARTBEAT_FRACTION,
+    DEFAULT_INTERVAL_WITHOUT_TIMEOUT,
+    JITTER,
+    HeartbeatScheduler,
+)
 from ._limits import IDENTITY_MAX, cut_end
 from ._logging import get_logger
 from ._registration import register
@@ -124,6 +129,7 @@ class Worker:
         self._connection: SWFConnection
         self._resolver: TimeoutResolver
         self._budget: HeartbeatBudget | None
+        self._heartbeats: HeartbeatScheduler
         self._thread_limiter: anyio.CapacityLimiter
 
     # -- public control --------------------------------------------------------------------
@@ -201,7 +207,11 @@ class Worker:
             self._budget = (
                 None
                 if self.max_heartbeats_per_second is None
-                else HeartbeatBudget(self.max_heartbeats_per_second)
+                else HeartbeatBudget(self.max_heartbeats_per_second, jitter=JITTER)
+            )
+            # One scheduler beats for every running activity (no task per activity).
+            self._heartbeats = HeartbeatScheduler(
+                budget=self._budget, max_in_flight=min(self.max_concurrency, 64)
             )
             self._thread_limiter = anyio.CapacityLimiter(self.max_concurrency)
             self.log.info(
@@ -214,6 +224,7 @@ class Worker:
             watchdog = LoopWatchdog(self._stall_threshold, self._activity_code_names(), self.log)
             async with anyio.create_task_group() as services:
                 services.start_soon(watchdog.run)
+                services.start_soon(self._heartbeats.run)
                 # Executions live in the outer group so that the pollers can finish first;
                 # the hard deadline cancels both.
                 async with (
@@ -318,7 +329,7 @@ class Worker:
             client=self._connection.call_client,
             resolver=self._resolver,
             thread_limiter=self._thread_limiter,
-            budget=self._budget,
+            heartbeats=self._heartbeats,
         )
 
     async def _handle(self, execution: TaskExecution) -> None:
