@@ -225,7 +225,10 @@ async def main(args: argparse.Namespace) -> int:
             for mode in ("raw-throughput", "worker"):
                 found = await measure_child(server, swf, mode, args.tasks, args.concurrency)
                 results[mode].append(found)
-        executable, why = simpleflow_executable(args.simpleflow_venv, install=not args.quick)
+        if args.no_simpleflow:
+            executable, why = None, "skipped (--no-simpleflow)"
+        else:
+            executable, why = simpleflow_executable(args.simpleflow_venv, not args.quick)
         if executable is None:
             simpleflow = why
         else:
@@ -282,6 +285,7 @@ def parse() -> argparse.Namespace:
         default=Path(os.environ.get("HWBENCH_SIMPLEFLOW_VENV", DEFAULT_VENV)),
         help="virtualenv holding simpleflow (created with pip when missing, unless --quick)",
     )
+    parser.add_argument("--no-simpleflow", action="store_true", help="leave simpleflow out")
     parser.add_argument("--quick", action="store_true", help="a smoke-size run")
     args = parser.parse_args()
     if args.quick:
