@@ -62,6 +62,12 @@ already cancelled or timed out is stopped before it does much work."""
 _LOSS_MARGIN = 0.5
 """Seconds past the heartbeat timeout before the task is taken as timed out by SWF."""
 
+_RETRY_MAX = 2.0
+_RETRY_MAX_FRACTION = 0.1
+"""A failed heartbeat is retried with exponential backoff up to 2 s between attempts, or a
+tenth of the heartbeat timeout if that is less: after an outage, the next attempt must come
+before SWF's deadline, and with a short timeout 2 s can overshoot it."""
+
 _TICK = 0.01
 """Beats due within this many seconds go together, so that the scheduler wakes at most
 about a hundred times a second however many activities beat."""
@@ -87,6 +93,7 @@ class Heartbeater:
         "_context",
         "_log",
         "_on_stop",
+        "_retry_max",
         "_task_token",
         "_timeout",
         "active",
@@ -113,6 +120,11 @@ class Heartbeater:
         self._on_stop = on_stop
         self._log = log
         self._timeout = context.info.heartbeat_timeout
+        self._retry_max = (
+            _RETRY_MAX
+            if self._timeout is None
+            else min(_RETRY_MAX, self._timeout * _RETRY_MAX_FRACTION)
+        )
         self._closes_at: float | None = None
         self._call_scope: anyio.CancelScope | None = None
         self.active = False
@@ -153,7 +165,7 @@ class Heartbeater:
             reply = await retry_transient(
                 self._record,
                 deadline=deadline,
-                backoff=Backoff(initial=0.05, maximum=2.0),
+                backoff=Backoff(initial=0.05, maximum=self._retry_max),
                 what="RecordActivityTaskHeartbeat",
             )
         except Exception as error:
