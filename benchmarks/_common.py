@@ -18,7 +18,7 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -324,12 +324,16 @@ class Child:
         return await self._line()
 
     async def wait_for(self, key: str, at_least: int, timeout: float) -> Json:
+        return await self.wait_until(lambda sample: sample[key] >= at_least, timeout)
+
+    async def wait_until(self, test: Callable[[Json], bool], timeout: float) -> Json:
+        """Sample every 0.25 s until ``test`` holds for a sample; return that sample."""
         with anyio.fail_after(timeout):
-            while True:
-                found = await self.sample()
-                if found[key] >= at_least:
-                    return found
+            found = await self.sample()
+            while not test(found):
                 await anyio.sleep(0.25)
+                found = await self.sample()
+            return found
 
     async def finish(self) -> Json:
         """Wait for the child's final line (it writes one when ``--exit-after`` is met)."""
