@@ -12,13 +12,15 @@ The budget does three things:
     together plan to use :data:`PLANNED_SHARE` of the budget, but never beyond
     :data:`LATEST_SAFE_FRACTION` of an activity's heartbeat timeout;
 *warn*
-    :meth:`~HeartbeatBudget.join` logs a warning, with the numbers, when even the longest
-    safe intervals need more calls than the budget allows: some activities will time out;
+    :meth:`~HeartbeatBudget.join` logs a warning, with the numbers, when the budget cannot
+    give every running activity a beat within :data:`WARN_FRACTION` of its heartbeat
+    timeout, even served in turn: some activities will time out;
 *limit and order*
     calls wait in a queue that serves the nearest heartbeat deadline first, and leave it
     only while the last ``⌊rate⌋`` calls took more than a window of one second (plus
     :data:`ARRIVAL_SPREAD`): so no second, as the service counts them, ever sees more calls
-    than the budget.
+    than the budget. When the planned beats need a little more than that, they wait in
+    the queue, which stretches their intervals further, up to the deadline.
 
 The class is plain data and arithmetic: the caller passes the current time, which keeps it
 deterministic and testable. :class:`~heartbeat_worker._heartbeater.HeartbeatScheduler`
@@ -40,6 +42,7 @@ __all__ = [
     "ARRIVAL_SPREAD",
     "LATEST_SAFE_FRACTION",
     "PLANNED_SHARE",
+    "WARN_FRACTION",
     "HeartbeatBudget",
 ]
 
@@ -50,6 +53,10 @@ quarter of it for one failed call and its retry."""
 PLANNED_SHARE = 0.9
 """Intervals are planned for this share of the budget; the rest absorbs the first beats of
 newly started activities and retries, so that the queue rarely holds anything."""
+
+WARN_FRACTION = 0.9
+"""The warning comes when, served strictly in turn at the budget's rate, an activity would
+wait longer than this fraction of its heartbeat timeout between beats."""
 
 ARRIVAL_SPREAD = 0.05
 """Seconds added to the limiter's one-second window. Calls sent in a burst do not reach
@@ -69,16 +76,18 @@ class HeartbeatBudget:
         if not 0 <= jitter < 1:
             raise ValueError("jitter must be a fraction between 0 and 1")
         self.rate = float(rate)
+        # At most floor(rate) calls in any second; below one per second, one per 1/rate s.
         self.capacity = max(1, math.floor(self.rate))
         """Calls allowed within one :attr:`window`."""
-        self.window = self.capacity / self.rate + ARRIVAL_SPREAD
+        self.window = (1.0 if self.rate >= 1 else 1 / self.rate) + ARRIVAL_SPREAD
         self.jitter = jitter
         self._sent: deque[float] = deque(maxlen=self.capacity)
         self._queue: list[tuple[float, int, Any]] = []
         self._sequence = itertools.count()
         self.members = 0
         self.minimum_rate = 0.0
-        """Calls per second needed if every member beat at its longest safe interval."""
+        """Calls per second needed to give every member a beat within
+        :data:`WARN_FRACTION` of its heartbeat timeout."""
         self._warned_rate = 0.0
         self._log = get_logger()
 
@@ -96,13 +105,13 @@ class HeartbeatBudget:
         """An activity starts heartbeating; warn if the budget cannot keep all alive."""
         self.members += 1
         if heartbeat_timeout is not None:
-            self.minimum_rate += self._mean_factor / self._safe_interval(heartbeat_timeout)
+            self.minimum_rate += 1 / (heartbeat_timeout * WARN_FRACTION)
         self._check()
 
     def leave(self, heartbeat_timeout: float | None) -> None:
         self.members -= 1
         if heartbeat_timeout is not None:
-            self.minimum_rate -= self._mean_factor / self._safe_interval(heartbeat_timeout)
+            self.minimum_rate -= 1 / (heartbeat_timeout * WARN_FRACTION)
         if self.members == 0:
             self.minimum_rate = 0.0  # no drift from float sums
         if self.minimum_rate <= self.sustained_rate:
@@ -124,8 +133,8 @@ class HeartbeatBudget:
             "heartbeat deadline is nearest are served first, others may time out",
             running_activities=self.members,
             budget_per_second=self.rate,
+            sustained_per_second=round(self.sustained_rate, 1),
             needed_per_second=round(needed, 1),
-            latest_safe_fraction_of_timeout=LATEST_SAFE_FRACTION,
         )
 
     def interval(self, nominal: float, heartbeat_timeout: float | None) -> float:
