@@ -1,0 +1,52 @@
+"""The performance benchmarks run at smoke size and exit 0, so that none of them rots.
+
+They run side by side (each mostly waits for heartbeat timeouts to pass), each with its own
+dev server process; the figures they print at this size mean nothing. (``soak.py`` and
+``devserver_heartbeats.py`` measure other things over minutes and are left out.)
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+SCRIPTS = [
+    "budget.py",
+    "cancellation_latency.py",
+    "heartbeat_scale.py",
+    "startup.py",
+    "throughput.py",
+]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(170)
+def test_every_benchmark_runs_with_quick() -> None:
+    processes = {
+        name: subprocess.Popen(
+            [sys.executable, str(BENCHMARKS / name), "--quick"],
+            cwd=BENCHMARKS,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for name in SCRIPTS
+    }
+    deadline = time.monotonic() + 150
+    failures = []
+    for name, process in processes.items():
+        try:
+            output, _ = process.communicate(timeout=max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            output, _ = process.communicate()
+            failures.append(f"{name} timed out:\n{output[-2000:]}")
+            continue
+        if process.returncode != 0:
+            failures.append(f"{name} exited {process.returncode}:\n{output[-2000:]}")
+    assert not failures, "\n\n".join(failures)
