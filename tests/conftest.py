@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from heartbeat_worker.devserver import DevServer, ThreadedDevServer
-from swfkit import DUMMY_CREDENTIALS, TEST_POLL_TIMEOUT, SWFKit, aio_session, client_config
+from swfkit import DUMMY_CREDENTIALS, TEST_POLL_TIMEOUT, SWFKit, aio_client, client_config
 
 
 @pytest.fixture
@@ -29,13 +29,7 @@ async def dev_server() -> AsyncIterator[DevServer]:
 @pytest.fixture
 async def swf_client(dev_server: DevServer) -> AsyncIterator[Any]:
     """An aiobotocore SWF client pointed at ``dev_server`` (no retries, dummy credentials)."""
-    async with aio_session().create_client(
-        "swf",
-        region_name="us-east-1",
-        endpoint_url=dev_server.endpoint_url,
-        config=client_config(aio=True),
-        **DUMMY_CREDENTIALS,
-    ) as client:
+    async with aio_client(dev_server.endpoint_url) as client:
         yield client
 
 
@@ -96,3 +90,10 @@ def moto_url() -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(10)
+
+
+@pytest.fixture
+async def moto_client(moto_url: str) -> AsyncIterator[Any]:
+    """An aiobotocore SWF client pointed at ``moto_url``."""
+    async with aio_client(moto_url) as client:
+        yield client

@@ -40,6 +40,18 @@ def aio_session() -> Any:
     return get_session()
 
 
+def aio_client(endpoint_url: str) -> Any:
+    """An aiobotocore SWF client for ``endpoint_url`` with the test settings (no retries,
+    dummy credentials), to use as ``async with aio_client(url) as client``."""
+    return aio_session().create_client(
+        "swf",
+        region_name="us-east-1",
+        endpoint_url=endpoint_url,
+        config=client_config(aio=True),
+        **DUMMY_CREDENTIALS,
+    )
+
+
 def client_config(*, aio: bool = False) -> Any:
     """SDK client settings for the dev server: no retries (a retried poll or answer would
     hide server behaviour) and a read timeout well above the poll timeout."""

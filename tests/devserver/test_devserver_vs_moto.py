@@ -10,34 +10,18 @@ they are worked around.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from heartbeat_worker.devserver import DevServer
 from swfkit import (
-    DUMMY_CREDENTIALS,
     SWFKit,
-    aio_session,
     attributes,
-    client_config,
     schedule_activity_decision,
 )
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def moto_client(moto_url: str) -> AsyncIterator[Any]:
-    async with aio_session().create_client(
-        "swf",
-        region_name="us-east-1",
-        endpoint_url=moto_url,
-        config=client_config(aio=True),
-        **DUMMY_CREDENTIALS,
-    ) as client:
-        yield client
 
 
 async def _run_sequence(kit: SWFKit) -> tuple[list[dict[str, Any]], dict[str, Any]]:

@@ -19,7 +19,7 @@ from aiobotocore.session import AioSession, get_session
 
 from heartbeat_worker import Worker, configure_logging
 from heartbeat_worker.devserver import DevServer
-from swfkit import DUMMY_CREDENTIALS, aio_session, client_config
+from swfkit import aio_client
 
 from .decide import Decider
 from .secrecy import ACCESS_KEY, SECRET_KEY, LogCapture, record_tokens
@@ -84,13 +84,7 @@ def make_worker(server: DevServer) -> Callable[..., Worker]:
 @pytest.fixture
 async def client(server: DevServer) -> AsyncIterator[Any]:
     """The test's own SWF client (it plays the decider), without retries."""
-    async with aio_session().create_client(
-        "swf",
-        region_name="us-east-1",
-        endpoint_url=server.endpoint_url,
-        config=client_config(aio=True),
-        **DUMMY_CREDENTIALS,
-    ) as swf:
+    async with aio_client(server.endpoint_url) as swf:
         yield swf
 
 

@@ -5,14 +5,13 @@ and checks heartbeat timeouts only when a call arrives, in whole seconds.)"""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
 import pytest
 
 from heartbeat_worker import Worker
-from swfkit import DUMMY_CREDENTIALS, SWFKit, aio_session, attributes, client_config
+from swfkit import SWFKit, aio_session, attributes
 
 from . import activities
 from .test_worker_devserver import closing_event, schedule
@@ -21,18 +20,11 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-async def moto_kit(moto_url: str) -> AsyncIterator[SWFKit]:
-    async with aio_session().create_client(
-        "swf",
-        region_name="us-east-1",
-        endpoint_url=moto_url,
-        config=client_config(aio=True),
-        **DUMMY_CREDENTIALS,
-    ) as client:
-        kit = SWFKit(client, domain=f"moto-{id(client)}")
-        await kit.register_domain()
-        await kit.register_workflow_type()
-        yield kit
+async def moto_kit(moto_client: Any) -> SWFKit:
+    kit = SWFKit(moto_client, domain=f"moto-{id(moto_client)}")
+    await kit.register_domain()
+    await kit.register_workflow_type()
+    return kit
 
 
 def moto_worker(moto_url: str, kit: SWFKit, chosen: list[Any], **options: Any) -> Worker:
