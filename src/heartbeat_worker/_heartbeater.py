@@ -72,6 +72,12 @@ _TICK = 0.01
 """Beats due within this many seconds go together, so that the scheduler wakes at most
 about a hundred times a second however many activities beat."""
 
+_BURST = 16
+"""Under a budget, at most this many calls leave the queue per tick, and only for idle
+runners: a call is then sent within milliseconds of the moment the budget counted it (a
+burst of a whole second's budget would take tens of milliseconds of CPU to send, and its
+tail could reach the service in the next second)."""
+
 
 def heartbeat_interval(
     heartbeat_timeout: float | None,
@@ -206,6 +212,7 @@ class HeartbeatScheduler:
         self._send, self._receive = anyio.create_memory_object_stream[Heartbeater](math.inf)
         self._runners: TaskGroup | None = None
         self._runner_count = 0
+        self._in_flight = 0
         self._wake = anyio.Event()
         self._sleeping_until = math.inf
         self.running = 0
@@ -274,7 +281,9 @@ class HeartbeatScheduler:
                     budget.offer(heartbeater.deadline(), heartbeater)
             wake_at = due[0][0] if due else math.inf
             if budget is not None:
-                while True:
+                for _ in range(_BURST):
+                    if self._in_flight >= self.max_in_flight:
+                        break
                     taken = budget.take(now, _is_active)
                     if taken is None:
                         break
@@ -292,6 +301,7 @@ class HeartbeatScheduler:
         """Hand a due beat to an idle runner (the stream wakes exactly one), starting
         another runner when none is idle, up to ``max_in_flight``."""
         idle = self._receive.statistics().tasks_waiting_receive
+        self._in_flight += 1
         self._send.send_nowait(heartbeater)
         if idle == 0 and self._runner_count < self.max_in_flight and self._runners is not None:
             self._runner_count += 1
@@ -299,8 +309,11 @@ class HeartbeatScheduler:
 
     async def _runner(self) -> None:
         async for heartbeater in self._receive:
-            if heartbeater.active:
-                await self._beat(heartbeater)
+            try:
+                if heartbeater.active:
+                    await self._beat(heartbeater)
+            finally:
+                self._in_flight -= 1
 
     async def _beat(self, heartbeater: Heartbeater) -> None:
         keep = False
