@@ -305,7 +305,10 @@ class Worker:
         finally:
             self._polls_open -= 1
             self._changed()
-        return dict(reply)
+        task = dict(reply)
+        # Kept for the task's whole life otherwise: about 1.6 KiB of HTTP headers each.
+        task.pop("ResponseMetadata", None)
+        return task
 
     async def _idle(self, waiting: Awaitable[Any]) -> bool:
         """Await ``waiting`` unless shutdown begins first; returns whether it completed."""
