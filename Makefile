@@ -29,7 +29,7 @@ types: $(VENV)/.dev
 	$(BIN)/mypy --strict examples
 
 pytest: $(VENV)/.dev
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2
 
 test: lint types pytest
 

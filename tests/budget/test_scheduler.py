@@ -93,6 +93,11 @@ async def test_beats_every_activity_with_jitter_and_stops_when_removed() -> None
         beaters = [make(client, interval=0.2, timeout=0.6) for _ in range(20)]
         for beater in beaters:
             scheduler.add(beater)
+        # Not in lockstep: the first beats are planned over a fraction of the interval. (The
+        # plan, not the calls' times: on a busy machine the calls of one tick bunch up.)
+        planned = sorted(at for at, _, _ in scheduler._due)
+        assert planned[-1] - planned[0] > 0.03
+        assert len({round(at, 4) for at in planned}) == 20
         await anyio.sleep(1.0)
         for beater in beaters:
             scheduler.remove(beater)
@@ -103,9 +108,6 @@ async def test_beats_every_activity_with_jitter_and_stops_when_removed() -> None
     assert scheduler.running == 0
     for beater in beaters:
         assert beater.beats_sent >= 3
-    # Not in lockstep: the first beats alone spread over a fraction of the interval.
-    firsts = sorted({round(at, 3) for at, _ in client.calls[:20]})
-    assert len(firsts) > 5
 
 
 async def test_reports_a_cancel_request_and_keeps_beating() -> None:
