@@ -1,4 +1,5 @@
-"""The worker against the dev server, over HTTP, through aiobotocore: issue 3's behaviours."""
+"""The worker against the dev server, over HTTP, through aiobotocore: heartbeats, timeouts in
+force, cancellation, lost tasks, failures and limits, concurrency, shutdown, logs."""
 
 from __future__ import annotations
 
