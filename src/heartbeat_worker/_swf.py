@@ -14,7 +14,6 @@ nothing of the heartbeat deadline that bounds how long retrying still makes sens
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import os
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -30,6 +29,7 @@ from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
 from ._logging import get_logger
+from ._network import is_loopback
 
 if TYPE_CHECKING:
     from types_aiobotocore_swf import SWFClient
@@ -189,13 +189,7 @@ class SWFConnection:
 def _is_loopback(endpoint_url: str | None) -> bool:
     if not endpoint_url:
         return False
-    host = urlsplit(endpoint_url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback(urlsplit(endpoint_url).hostname or "")
 
 
 @asynccontextmanager

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import threading
 from types import TracebackType
 from typing import Final, Self
 
 from aiohttp import web
 
+from .._network import is_loopback
 from ._engine import Engine
 from ._faults import Faults
 from ._http import build_app
@@ -20,16 +20,6 @@ __all__ = ["DevServer", "ThreadedDevServer", "is_loopback"]
 _START_TIMEOUT: Final = 30.0
 # Polls are answered at once on shutdown; this only bounds other requests still running.
 _SHUTDOWN_TIMEOUT: Final = 5.0
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` only accepts connections from this machine."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class DevServer:

@@ -10,7 +10,7 @@ import asyncio
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from ._model import VALIDATION_EXCEPTION, SWFError
 
@@ -55,7 +55,10 @@ _ATTRIBUTE_KEYS: Final[dict[str, str]] = {}
 
 
 @dataclass(slots=True, eq=False)
-class ActivityTypeRecord:
+class TypeRecord:
+    """A registered activity or workflow type; the two differ only in their key's name."""
+
+    KIND: ClassVar[str]
     name: str
     version: str
     description: str | None
@@ -69,7 +72,7 @@ class ActivityTypeRecord:
 
     def info(self) -> Json:
         info: Json = {
-            "activityType": {"name": self.name, "version": self.version},
+            self.KIND: {"name": self.name, "version": self.version},
             "status": "DEPRECATED" if self.deprecated else "REGISTERED",
             "creationDate": self.creation_date,
         }
@@ -81,29 +84,13 @@ class ActivityTypeRecord:
 
 
 @dataclass(slots=True, eq=False)
-class WorkflowTypeRecord:
-    name: str
-    version: str
-    description: str | None
-    configuration: Json
-    creation_date: float = field(default_factory=time.time)
-    deprecation_date: float | None = None
+class ActivityTypeRecord(TypeRecord):
+    KIND: ClassVar[str] = "activityType"
 
-    @property
-    def deprecated(self) -> bool:
-        return self.deprecation_date is not None
 
-    def info(self) -> Json:
-        info: Json = {
-            "workflowType": {"name": self.name, "version": self.version},
-            "status": "DEPRECATED" if self.deprecated else "REGISTERED",
-            "creationDate": self.creation_date,
-        }
-        if self.description is not None:
-            info["description"] = self.description
-        if self.deprecation_date is not None:
-            info["deprecationDate"] = self.deprecation_date
-        return info
+@dataclass(slots=True, eq=False)
+class WorkflowTypeRecord(TypeRecord):
+    KIND: ClassVar[str] = "workflowType"
 
 
 @dataclass(slots=True, eq=False)
