@@ -97,7 +97,6 @@ async def test_beats_every_activity_with_jitter_and_stops_when_removed() -> None
         # plan, not the calls' times: on a busy machine the calls of one tick bunch up.)
         planned = sorted(at for at, _, _ in scheduler._due)
         assert planned[-1] - planned[0] > 0.03
-        assert len({round(at, 4) for at in planned}) == 20
         await anyio.sleep(1.0)
         for beater in beaters:
             scheduler.remove(beater)
