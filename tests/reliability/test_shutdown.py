@@ -6,6 +6,7 @@ import signal
 import time
 from collections import Counter
 
+import anyio
 import pytest
 
 from heartbeat_worker.devserver import DevServer
@@ -44,7 +45,10 @@ async def test_sigterm_answers_every_polled_task_and_exits_within_the_grace_peri
             "long_sleeper", [1.5] * 10 + [60] * 10, task_list="sigterm"
         )
         await decider.wait_started(running, 20)
-        assert server.faults.calls["PollForActivityTask"] > 20  # pollers wait for more
+        # Pollers wait for more: a poll opens right after the 20th task (not at once).
+        with anyio.fail_after(5):
+            while server.faults.calls["PollForActivityTask"] <= 20:  # noqa: ASYNC110
+                await anyio.sleep(0.01)
         signalled = time.monotonic()
         worker.signal(signal.SIGTERM)
         # Tasks that open polls may still receive while the worker shuts down.
