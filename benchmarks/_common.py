@@ -18,7 +18,7 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -376,3 +376,13 @@ async def child(
 
 def now() -> float:
     return time.time()
+
+
+def run_script(main: Callable[[Any], Awaitable[int]], args: Any) -> None:
+    """Run a benchmark's ``main(args)``, say how long it took, exit with its status."""
+    import anyio
+
+    started = time.monotonic()
+    code = anyio.run(main, args)
+    print(f"({time.monotonic() - started:.0f} s)")
+    sys.exit(code)

@@ -16,14 +16,13 @@ which knows no budget: it shows the rate the budget has to absorb.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 import uuid
 from typing import Any
 
 import anyio
 
-from _common import Decider, Json, Server, child, decider, dev_server, machine, table
+from _common import Decider, Json, Server, child, decider, dev_server, machine, run_script, table
 
 
 async def measure(
@@ -135,7 +134,4 @@ def parse() -> argparse.Namespace:
 
 
 if __name__ == "__main__":
-    started = time.monotonic()
-    code = anyio.run(main, parse())
-    print(f"({time.monotonic() - started:.0f} s)")
-    sys.exit(code)
+    run_script(main, parse())

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import sys
-import time
 import uuid
 from typing import Any
 
@@ -31,6 +29,7 @@ from _common import (
     dev_server,
     machine,
     percentile,
+    run_script,
     table,
 )
 
@@ -128,7 +127,4 @@ def parse() -> argparse.Namespace:
 
 
 if __name__ == "__main__":
-    started = time.monotonic()
-    code = anyio.run(main, parse())
-    print(f"({time.monotonic() - started:.0f} s)")
-    sys.exit(code)
+    run_script(main, parse())

@@ -24,7 +24,6 @@ stretched one. It is watched for one timeout, or 30 s if that is longer.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from typing import Any
 
 import anyio
 
-from _common import Decider, Json, Server, child, decider, dev_server, machine, table
+from _common import Decider, Json, Server, child, decider, dev_server, machine, run_script, table
 
 
 @dataclass
@@ -195,7 +194,4 @@ def parse() -> argparse.Namespace:
 
 
 if __name__ == "__main__":
-    started = time.monotonic()
-    code = anyio.run(main, parse())
-    print(f"({time.monotonic() - started:.0f} s)")
-    sys.exit(code)
+    run_script(main, parse())

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import anyio
 
-from _common import CHILD_ENV, HERE, Server, decider, dev_server, machine, table
+from _common import CHILD_ENV, HERE, Server, decider, dev_server, machine, run_script, table
 
 RAW_POLLER = """
 import asyncio, sys
@@ -127,7 +127,4 @@ def parse() -> argparse.Namespace:
 
 
 if __name__ == "__main__":
-    started = time.monotonic()
-    code = anyio.run(main, parse())
-    print(f"({time.monotonic() - started:.0f} s)")
-    sys.exit(code)
+    run_script(main, parse())

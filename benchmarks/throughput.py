@@ -28,7 +28,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -44,6 +43,7 @@ from _common import (
     decider,
     dev_server,
     machine,
+    run_script,
     table,
 )
 
@@ -296,7 +296,4 @@ def parse() -> argparse.Namespace:
 
 
 if __name__ == "__main__":
-    started = time.monotonic()
-    code = anyio.run(main, parse())
-    print(f"({time.monotonic() - started:.0f} s)")
-    sys.exit(code)
+    run_script(main, parse())
