@@ -31,7 +31,6 @@ import anyio.to_thread
 from anyio.abc import TaskGroup
 from structlog.typing import FilteringBoundLogger
 
-from ._budget import HeartbeatBudget
 from ._checkpoint import unwrap_input
 from ._codec import InputError, bind_input, encode_result
 from ._context import ActivityContext, ActivityInfo, StopReason, bind
@@ -92,7 +91,14 @@ class ExecutionSettings:
 
 
 class TaskExecution:
-    """Runs one polled task; :meth:`stop` may be called by the heartbeater or the worker."""
+    """Runs one polled task; :meth:`stop` may be called by the heartbeater or the worker.
+
+    The activity runs in the task that calls :meth:`run`, with no task group of its own:
+    most tasks are never asked to stop, and spawning is the costliest thing a task would
+    otherwise do besides its SWF calls. A stop request starts the one helper a task may
+    need, in ``helpers``: the grace timer, which answers in the activity's place if it is
+    still running when the grace period ends.
+    """
 
     def __init__(
         self,
@@ -103,8 +109,8 @@ class TaskExecution:
         client: TaskClient,
         resolver: TimeoutSource,
         thread_limiter: anyio.CapacityLimiter,
-        budget: HeartbeatBudget | None = None,
-        heartbeats: HeartbeatScheduler | None = None,
+        heartbeats: HeartbeatScheduler,
+        helpers: TaskGroup,
     ) -> None:
         self._task = task
         self._activity = activity
@@ -112,12 +118,14 @@ class TaskExecution:
         self._client = client
         self._resolver = resolver
         self._thread_limiter = thread_limiter
-        self._budget = budget
         self._heartbeats = heartbeats
-        self._group: TaskGroup | None = None
+        self._helpers = helpers
         self._token: str = task["taskToken"]
+        self._token_hash = token_hash(self._token)
         activity_type = task["activityType"]
         execution = task["workflowExecution"]
+        # Bound now, once: a lazy logger binds its fields again on every call, even on a
+        # call its level filters out.
         self.log: FilteringBoundLogger = get_logger(
             domain=settings.domain,
             task_list=settings.task_list,
@@ -126,15 +134,17 @@ class TaskExecution:
             activity_id=task["activityId"],
             workflow_id=execution["workflowId"],
             run_id=execution["runId"],
-            token=token_hash(self._token),
-        )
+            token=self._token_hash,
+        ).bind()
         self.context: ActivityContext | None = None
         self.heartbeater: Heartbeater | None = None
         self.heartbeat_interval: float | None = None
         self.outcome: Outcome | None = None
+        """Set once, by whoever answers: the running task, or the grace timer in its place."""
         self._activity_scope = anyio.CancelScope()
-        self._settled = anyio.Event()
-        self._stop_requested = anyio.Event()
+        # Both exist only once a stop is requested (most tasks never need them).
+        self._returned: anyio.Event | None = None
+        self._answered: anyio.Event | None = None
         self._early_stop: tuple[StopReason, str] | None = None
         self._started = time.monotonic()
 
@@ -147,39 +157,7 @@ class TaskExecution:
 
     async def run(self) -> Outcome:
         """Run the task and answer it; returns the outcome the answer followed from."""
-        self.log.info("task received")
-        return await self._run_and_answer()
-
-    async def hand_back(self, reason: str) -> Outcome:
-        """Answer failed without running the activity (it cannot run, or the worker is
-        stopping), so that a decider can reschedule it at once."""
-        self.outcome = outcome = Outcome.failed(reason)
-        await self._answer(outcome)
-        return outcome
-
-    def stop(self, reason: StopReason, why: str) -> None:
-        """Ask the activity to stop. The first reason wins; it decides the answer."""
-        if self._settled.is_set():
-            return
-        context = self.context
-        if context is None:
-            # Still preparing (resolving timeouts): the stop applies once the context exists.
-            if self._early_stop is None:
-                self._early_stop = (reason, why)
-            return
-        if not context.request_stop(reason):
-            return
-        self._stop_requested.set()
-        if self._group is not None:
-            self._group.start_soon(self._enforce_grace)
-        log = self.log.warning if reason is StopReason.TASK_LOST else self.log.info
-        log("stopping activity", reason=reason.value, why=why)
-        if self._activity is not None and self._activity.is_coroutine:
-            self._activity_scope.cancel()
-
-    # -- running ---------------------------------------------------------------------------
-
-    async def _run_and_answer(self) -> Outcome:
+        self.log.debug("task received")
         activity = self._activity
         if activity is None:
             activity_type = self._task["activityType"]
@@ -194,8 +172,6 @@ class TaskExecution:
             return await self.hand_back(f"bad input: {error}")
         timeouts = await self._resolver.resolve(self._task, activity.activity_type)
         self.context = context = self._make_context(timeouts, checkpoint, activity)
-        if self._early_stop is not None:
-            self.stop(*self._early_stop)
         self.heartbeat_interval = heartbeat_interval(
             timeouts.heartbeat,
             self._settings.heartbeat_fraction,
@@ -209,33 +185,58 @@ class TaskExecution:
             on_stop=self.stop,
             log=self.log,
         )
-        raw: list[Outcome] = []
-        async with anyio.create_task_group() as group:
-            heartbeats = self._heartbeats
-            if heartbeats is None:
-                # Outside a worker (the test kit): a scheduler for this task alone.
-                heartbeats = HeartbeatScheduler(budget=self._budget, max_in_flight=1)
-                group.start_soon(heartbeats.run)
-            heartbeats.add(heartbeater)
-
-            async def work() -> None:
-                raw.append(await self._call(activity, arguments.args, arguments.kwargs))
-                self._settled.set()
-
-            group.start_soon(work)
-            # The grace timer starts with a stop request (stop() starts it from now on).
-            self._group = group
-            if self._stop_requested.is_set():
-                group.start_soon(self._enforce_grace)
-            await self._settled.wait()
-            # Stop beating before answering: a heartbeat after the answer only draws errors.
-            heartbeats.remove(heartbeater)
-            self.outcome = outcome = raw[0] if raw else self._abandoned_outcome()
-            # Answer now, even if a stuck activity keeps this group open after the grace
-            # period: the answer must not wait for code that ignores its stop request.
-            await self._answer(outcome)
-            group.cancel_scope.cancel()  # the grace timer, and a scheduler of our own
+        if self._early_stop is not None:
+            self.stop(*self._early_stop)
+        self._heartbeats.add(heartbeater)
+        try:
+            outcome = await self._call(activity, arguments.args, arguments.kwargs)
+        finally:
+            self._stop_beating()
+        if self._returned is not None:
+            self._returned.set()
+        if self.outcome is not None:
+            # The grace timer answered while the activity ignored its stop request.
+            assert self._answered is not None
+            await self._answered.wait()
+            return self.outcome
+        self.outcome = outcome
+        await self._answer(outcome)
         return outcome
+
+    async def hand_back(self, reason: str) -> Outcome:
+        """Answer failed without running the activity (it cannot run, or the worker is
+        stopping), so that a decider can reschedule it at once."""
+        self.outcome = outcome = Outcome.failed(reason)
+        await self._answer(outcome)
+        return outcome
+
+    def stop(self, reason: StopReason, why: str) -> None:
+        """Ask the activity to stop. The first reason wins; it decides the answer."""
+        if self.outcome is not None:
+            return
+        context = self.context
+        if context is None:
+            # Still preparing (resolving timeouts): the stop applies once the context exists.
+            if self._early_stop is None:
+                self._early_stop = (reason, why)
+            return
+        if not context.request_stop(reason):
+            return
+        self._returned = anyio.Event()
+        self._helpers.start_soon(self._enforce_grace)
+        log = self.log.warning if reason is StopReason.TASK_LOST else self.log.info
+        log("stopping activity", reason=reason.value, why=why)
+        if self.runs_on_loop:
+            self._activity_scope.cancel()
+
+    # -- running ---------------------------------------------------------------------------
+
+    def _stop_beating(self) -> None:
+        """Stop beating before answering: a heartbeat after the answer only draws errors."""
+        heartbeater = self.heartbeater
+        if heartbeater is not None:
+            self._heartbeats.remove(heartbeater)
+            heartbeater.release()
 
     async def _call(
         self, activity: Activity[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -291,20 +292,31 @@ class TaskExecution:
             return Outcome.failed(SHUTDOWN_REASON, context.details_json)
         return Outcome(OutcomeKind.LEFT, reason="SWF closed the task")
 
-    def _abandoned_outcome(self) -> Outcome:
+    async def _enforce_grace(self) -> None:
+        """After a stop request, give the activity the grace period, then answer without it.
+
+        A blocking activity's thread is abandoned (Python cannot stop a thread); a coroutine
+        that keeps running is left to finish in the background, its result ignored.
+        """
+        returned = self._returned
+        assert returned is not None
+        with anyio.move_on_after(self._settings.cancel_grace_period):
+            await returned.wait()
+            return
+        if self.outcome is not None:
+            return
         self.log.warning(
             "activity ignored the stop request for the grace period; answering without it",
             grace_period=self._settings.cancel_grace_period,
         )
-        return self._stopped_outcome(details=None)
-
-    async def _enforce_grace(self) -> None:
-        """After a stop request, give the activity the grace period, then stop waiting."""
-        await self._stop_requested.wait()
-        await anyio.sleep(self._settings.cancel_grace_period)
-        if not self._settled.is_set():
-            self._activity_scope.cancel()  # a thread is abandoned; a coroutine may ignore it
-            self._settled.set()
+        self._activity_scope.cancel()
+        self._stop_beating()
+        self.outcome = outcome = self._stopped_outcome(details=None)
+        self._answered = anyio.Event()
+        try:
+            await self._answer(outcome)
+        finally:
+            self._answered.set()
 
     def _make_context(
         self, timeouts: TaskTimeouts, checkpoint: Any, activity: Activity[..., Any]
@@ -323,7 +335,7 @@ class TaskExecution:
             heartbeat_timeout=timeouts.heartbeat,
             start_to_close_timeout=timeouts.start_to_close,
             started_at=datetime.now(UTC),
-            token_hash=token_hash(self._token),
+            token_hash=self._token_hash,
             checkpoint=checkpoint,
         )
         return ActivityContext(info, in_thread=not activity.is_coroutine)

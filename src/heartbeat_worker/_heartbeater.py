@@ -142,6 +142,15 @@ class Heartbeater:
     def heartbeat_timeout(self) -> float | None:
         return self._timeout
 
+    def release(self) -> None:
+        """Drop the stop callback once the task no longer runs.
+
+        The callback is a method of the task execution, which holds this heartbeater: left
+        in place, the pair is a reference cycle that only the garbage collector frees, and
+        at hundreds of tasks a second its collections cost more than the rest of a task.
+        """
+        self._on_stop = _ignore_stop
+
     def deadline(self) -> float:
         """When SWF takes the task as timed out, unless a beat is acknowledged first."""
         if self._timeout is None:
@@ -331,6 +340,10 @@ class HeartbeatScheduler:
             )
         else:
             self.remove(heartbeater)
+
+
+def _ignore_stop(reason: StopReason, why: str) -> None:
+    """The stop callback of a released heartbeater: its task has ended already."""
 
 
 def _is_active(heartbeater: Heartbeater) -> bool:

@@ -1,8 +1,12 @@
-"""The worker loop: pollers, the concurrency limit, and graceful shutdown.
+"""The worker loop: slots, pollers, and graceful shutdown.
 
-A poller only polls while it holds a free slot, so a task SWF hands over can always start
-at once (a task polled and left waiting would burn its schedule-to-start and heartbeat time
-in our queue instead of SWF's). Everything a poll returns is handed to a
+The concurrency limit is a fixed set of slots, each a task that polls, runs what the poll
+returned, and polls again; at most ``pollers`` of them poll at once. So a task SWF hands
+over always has a slot to start in at once (a task polled and left waiting would burn its
+schedule-to-start and heartbeat time in our queue instead of SWF's), and no task is
+spawned per activity: at hundreds of tasks a second, a spawn and the hand-over of a slot
+between tasks cost more than everything else the worker does around the two SWF calls.
+Everything a poll returns is handed to a
 :class:`~heartbeat_worker._execution.TaskExecution`, which always answers it.
 
 Shutdown, in order: stop starting polls (a poll already open may still return a task, and
@@ -119,13 +123,14 @@ class Worker:
         self.executions: set[TaskExecution] = set()
         self.outcomes: dict[str, int] = {}
         self.tasks_left_at_deadline = 0
-        self._slots = anyio.Semaphore(max_concurrency)
+        self._poll_permits = anyio.Semaphore(self.pollers)
         self._shutdown_requested = anyio.Event()
         self._hurry = anyio.Event()
         self._idle_scopes: set[anyio.CancelScope] = set()
+        self._poll_scopes: set[anyio.CancelScope] = set()
         self._polls_open = 0
         self._background: TaskGroup | None = None
-        self._change = anyio.Event()
+        self._change: anyio.Event | None = None
         self._connection: SWFConnection
         self._resolver: TimeoutResolver
         self._budget: HeartbeatBudget | None
@@ -160,7 +165,7 @@ class Worker:
     async def wait_handled(self, count: int) -> None:
         """Wait until :attr:`handled` reaches ``count``: for tests, demos and benchmarks."""
         while self.handled < count:
-            await self._change.wait()
+            await self._next_change()
 
     @property
     def shutting_down(self) -> bool:
@@ -225,17 +230,11 @@ class Worker:
             async with anyio.create_task_group() as services:
                 services.start_soon(watchdog.run)
                 services.start_soon(self._heartbeats.run)
-                # Executions live in the outer group so that the pollers can finish first;
-                # the hard deadline cancels both.
-                async with (
-                    anyio.create_task_group() as tasks,
-                    anyio.create_task_group() as pollers,
-                ):
-                    for index in range(self.pollers):
-                        pollers.start_soon(self._poll_loop, index, tasks)
-                    tasks.start_soon(
-                        self._supervise_shutdown, pollers.cancel_scope, tasks.cancel_scope
-                    )
+                # The slots, and the helpers their tasks start; the hard deadline cancels all.
+                async with anyio.create_task_group() as tasks:
+                    for index in range(self.max_concurrency):
+                        tasks.start_soon(self._slot, index, tasks)
+                    tasks.start_soon(self._supervise_shutdown, tasks.cancel_scope)
                     task_status.started()
                 services.cancel_scope.cancel()
         self.log.info("worker stopped", outcomes=self.outcomes)
@@ -263,52 +262,66 @@ class Worker:
             if activity.is_coroutine and hasattr(activity.function, "__code__")
         }
 
-    async def _poll_loop(self, index: int, tasks: TaskGroup) -> None:
+    async def _slot(self, index: int, tasks: TaskGroup) -> None:
+        """Poll and run, one task at a time, until shutdown; see the module docstring."""
         backoff = Backoff(initial=0.5, maximum=30.0)
         while not self.shutting_down:
-            if not await self._idle(self._slots.acquire()):
-                break
-            polled_at = anyio.current_time()
             try:
-                reply = await self._poll()
-            except Exception as error:
-                self._slots.release()
-                delay = backoff.next_delay()
-                log = self.log.warning if is_transient(error) else self.log.error
-                log("poll failed; backing off", poller=index, error=repr(error), retry_in=delay)
-                await self._idle(anyio.sleep(delay))
+                self._poll_permits.acquire_nowait()
+            except anyio.WouldBlock:
+                if not await self._idle(self._poll_permits.acquire()):
+                    break
+            try:
+                reply = await self._poll_or_back_off(index, backoff)
+            finally:
+                # Held through a back-off too, so that failing polls stay at ``pollers``.
+                self._poll_permits.release()
+            if reply is None:
                 continue
-            except BaseException:
-                self._slots.release()
-                raise
-            backoff.reset()
-            if not reply.get("taskToken"):
-                self._slots.release()
-                # SWF answers an empty poll after 60 s; an endpoint that answers at once
-                # (moto, a misconfigured proxy) would otherwise be polled in a tight loop.
-                too_soon = polled_at + _MIN_EMPTY_POLL - anyio.current_time()
-                if too_soon > 0:
-                    await self._idle(anyio.sleep(too_soon))
-                continue
-            # Registered before the handler starts, so shutdown never sees a gap.
-            execution = self._new_execution(reply)
+            execution = self._new_execution(reply, tasks)
             self.executions.add(execution)
-            tasks.start_soon(self._handle, execution)
+            await self._handle(execution)
 
-    async def _poll(self) -> dict[str, Any]:
+    async def _poll_or_back_off(self, index: int, backoff: Backoff) -> dict[str, Any] | None:
+        """One poll; None if it brought no task (after pacing or backing off as needed)."""
+        polled_at = anyio.current_time()
+        try:
+            reply = await self._poll()
+        except Exception as error:
+            delay = backoff.next_delay()
+            log = self.log.warning if is_transient(error) else self.log.error
+            log("poll failed; backing off", slot=index, error=repr(error), retry_in=delay)
+            await self._idle(anyio.sleep(delay))
+            return None
+        backoff.reset()
+        if reply is None or not reply.get("taskToken"):
+            # SWF answers an empty poll after 60 s; an endpoint that answers at once
+            # (moto, a misconfigured proxy) would otherwise be polled in a tight loop.
+            too_soon = polled_at + _MIN_EMPTY_POLL - anyio.current_time()
+            if too_soon > 0 and reply is not None:
+                await self._idle(anyio.sleep(too_soon))
+            return None
+        return reply
+
+    async def _poll(self) -> dict[str, Any] | None:
+        """Poll once; None if the poll was abandoned at shutdown."""
         self._polls_open += 1
         self._changed()
         try:
-            reply = await self._connection.poll_client.poll_for_activity_task(
-                domain=self.domain, taskList={"name": self.task_list}, identity=self.identity
-            )
+            with anyio.CancelScope() as scope:
+                self._poll_scopes.add(scope)
+                reply = await self._connection.poll_client.poll_for_activity_task(
+                    domain=self.domain, taskList={"name": self.task_list}, identity=self.identity
+                )
+                task = dict(reply)
+                # Kept for the task's whole life otherwise: about 1.6 KiB of HTTP headers.
+                task.pop("ResponseMetadata", None)
+                return task
+            return None
         finally:
+            self._poll_scopes.discard(scope)
             self._polls_open -= 1
             self._changed()
-        task = dict(reply)
-        # Kept for the task's whole life otherwise: about 1.6 KiB of HTTP headers each.
-        task.pop("ResponseMetadata", None)
-        return task
 
     async def _idle(self, waiting: Awaitable[Any]) -> bool:
         """Await ``waiting`` unless shutdown begins first; returns whether it completed."""
@@ -323,7 +336,7 @@ class Worker:
                 self._idle_scopes.discard(scope)
         return False
 
-    def _new_execution(self, task: dict[str, Any]) -> TaskExecution:
+    def _new_execution(self, task: dict[str, Any], tasks: TaskGroup) -> TaskExecution:
         activity_type = task["activityType"]
         return TaskExecution(
             task,
@@ -333,6 +346,7 @@ class Worker:
             resolver=self._resolver,
             thread_limiter=self._thread_limiter,
             heartbeats=self._heartbeats,
+            helpers=tasks,
         )
 
     async def _handle(self, execution: TaskExecution) -> None:
@@ -351,12 +365,9 @@ class Worker:
             raise
         finally:
             self.executions.discard(execution)
-            self._slots.release()
             self._changed()
 
-    async def _supervise_shutdown(
-        self, polls: anyio.CancelScope, everything: anyio.CancelScope
-    ) -> None:
+    async def _supervise_shutdown(self, everything: anyio.CancelScope) -> None:
         """Drive the shutdown sequence of the module docstring once it is requested."""
         await self._shutdown_requested.wait()
         graceful_deadline = anyio.current_time() + self.graceful_shutdown_timeout
@@ -391,16 +402,24 @@ class Worker:
                 "to its timeout",
                 open_polls=self._polls_open,
             )
-            polls.cancel()
+            for scope in list(self._poll_scopes):
+                scope.cancel()
         if self.executions:
             self.log.error("hard shutdown deadline passed", still_running=len(self.executions))
             everything.cancel()
 
     def _changed(self) -> None:
         """Wake whoever waits for the set of executions or polls in flight to change."""
-        self._change.set()
-        self._change = anyio.Event()
+        if self._change is not None:
+            self._change.set()
+            self._change = None
+
+    async def _next_change(self) -> None:
+        # Created only when somebody waits: most changes happen with nobody waiting.
+        if self._change is None:
+            self._change = anyio.Event()
+        await self._change.wait()
 
     async def _wait_until(self, condition: Callable[[], bool]) -> None:
         while not condition():
-            await self._change.wait()
+            await self._next_change()

@@ -47,7 +47,11 @@ from ._context import ActivityInfo, StopReason, heartbeat_observer
 from ._definition import Activity, ActivityType
 from ._definition import activity as as_activity
 from ._execution import ExecutionSettings, TaskExecution
-from ._heartbeater import DEFAULT_HEARTBEAT_FRACTION, DEFAULT_INTERVAL_WITHOUT_TIMEOUT
+from ._heartbeater import (
+    DEFAULT_HEARTBEAT_FRACTION,
+    DEFAULT_INTERVAL_WITHOUT_TIMEOUT,
+    HeartbeatScheduler,
+)
 from ._timeouts import TaskTimeouts
 
 __all__ = [
@@ -408,7 +412,11 @@ class ActivityRun:
             anyio.from_thread.run_sync(self._on_heartbeat, details, token=self._loop_token)
 
     async def _run(
-        self, settings: ExecutionSettings, timeouts: TaskTimeouts, thread_limit: int
+        self,
+        settings: ExecutionSettings,
+        timeouts: TaskTimeouts,
+        thread_limit: int,
+        helpers: TaskGroup,
     ) -> None:
         heartbeat_observer.set(self._observer)
 
@@ -416,6 +424,9 @@ class ActivityRun:
             self._resolved = True
             self._notify()
 
+        # The worker's services, for this one task: a scheduler, and a group for helpers.
+        heartbeats = HeartbeatScheduler(max_in_flight=1)
+        helpers.start_soon(heartbeats.run)
         self.execution = TaskExecution(
             self._task,
             self.activity,
@@ -423,6 +434,8 @@ class ActivityRun:
             client=self.client,
             resolver=_FixedTimeouts(timeouts, resolved),
             thread_limiter=anyio.CapacityLimiter(thread_limit),
+            heartbeats=heartbeats,
+            helpers=helpers,
         )
         try:
             await self.execution.run()
@@ -526,7 +539,7 @@ async def start_activity(
     deadline = anyio.current_time() + timeout
     failure: Exception | None = None
     async with anyio.create_task_group() as group:
-        group.start_soon(run._run, settings, timeouts, 1)
+        group.start_soon(run._run, settings, timeouts, 1, group)
         try:
             # Hand the run out once the activity is about to start (or ended without
             # starting, for bad input), so that request_shutdown() has an activity to stop.

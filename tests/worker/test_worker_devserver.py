@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import re
 import uuid
 from collections.abc import Callable
@@ -327,7 +328,7 @@ async def test_logs_carry_task_fields_and_a_token_hash_never_the_token(
     swfkit: SWFKit, make_worker: MakeWorker
 ) -> None:
     stream = io.StringIO()
-    configure_logging("json", stream=stream)
+    configure_logging("json", logging.DEBUG, stream=stream)  # "task received" is DEBUG
     try:
         async with make_worker([activities.progress], resolve_timeouts="history"):
             execution = await schedule(swfkit, "progress", [2, 0.1], heartbeat_timeout="0.3")
