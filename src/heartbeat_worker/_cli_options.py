@@ -24,9 +24,10 @@ def add_logging_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("logging")
     group.add_argument(
         "--log-format",
-        choices=("console", "json"),
-        default="console",
-        help="console for people (default), json for log collectors",
+        choices=("auto", "console", "json"),
+        default="auto",
+        help="console for people, json for log collectors; auto (default): console on a "
+        "terminal, else json",
     )
     group.add_argument(
         "--log-level",
