@@ -18,9 +18,10 @@ from ._errors import (
     SWFLimitError,
 )
 from ._logging import configure_logging
+from ._version import VERSION
 from ._worker import Worker
 
-__version__ = "0.1.0.dev0"
+__version__ = VERSION
 
 __all__ = [
     "Activity",

@@ -6,6 +6,12 @@ leave heartbeats and answers queueing for a connection while their deadlines pas
 pollers get a client of their own with a read timeout longer than SWF's 60 s hold, and
 every other call uses a second client whose pool grows with the worker's concurrency.
 
+The clients send a User-Agent of their own (``heartbeat-worker/V aiobotocore/V Python/V``,
+plus the session's extras) instead of botocore's default. It names the framework in
+the service's request logs, and botocore renders it in a fraction of a microsecond, where
+its default header (operating system, architecture, feature codes, each sanitised) takes
+tens of microseconds, twice per call: about a tenth of the CPU of a whole call.
+
 Retries are ours, not botocore's: botocore's retry would silently repeat a poll whose read
 timed out (SWF may meanwhile have handed a task to the abandoned connection), and it knows
 nothing of the heartbeat deadline that bounds how long retrying still makes sense.
@@ -16,12 +22,14 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
+import aiobotocore
 import anyio
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession, get_session
@@ -30,6 +38,7 @@ from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
 from ._logging import get_logger
 from ._network import is_loopback
+from ._version import VERSION
 
 if TYPE_CHECKING:
     from types_aiobotocore_swf import SWFClient
@@ -37,6 +46,7 @@ else:
     SWFClient = object
 
 __all__ = [
+    "USER_AGENT",
     "Backoff",
     "SWFClient",
     "SWFConnection",
@@ -49,6 +59,12 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+USER_AGENT = (
+    f"heartbeat-worker/{VERSION} aiobotocore/{aiobotocore.__version__} "
+    f"Python/{sys.version_info.major}.{sys.version_info.minor}"
+)
+"""What the clients send as User-Agent; the session appends its extras (``botocore/V``)."""
 
 _TRANSIENT_CODES = frozenset(
     {
@@ -150,12 +166,13 @@ async def retry_transient(
     are raised at once.
     """
     backoff = backoff or Backoff()
-    log = get_logger()
     while True:
         remaining = None if deadline is None else deadline - anyio.current_time()
         if remaining is not None and remaining <= 0:
             raise TimeoutError(f"{what}: no attempt left before the deadline")
         try:
+            if remaining is None:
+                return await call()  # no cancel scope to create when there is no deadline
             with anyio.fail_after(remaining):
                 return await call()
         except Exception as error:
@@ -164,7 +181,7 @@ async def retry_transient(
             delay = backoff.next_delay()
             if deadline is not None and anyio.current_time() + delay >= deadline:
                 raise
-            log.warning(
+            get_logger().warning(
                 "swf call failed; retrying",
                 call=what,
                 error=_describe(error),
@@ -228,12 +245,14 @@ async def open_connection(
         connect_timeout=10,
         max_pool_connections=max(1, poll_connections),
         retries=no_retries,
+        user_agent=USER_AGENT,
     )
     call_config = AioConfig(
         read_timeout=30,
         connect_timeout=10,
         max_pool_connections=max(10, call_connections),
         retries=no_retries,
+        user_agent=USER_AGENT,
     )
     async with AsyncExitStack() as stack:
         poll_client = await stack.enter_async_context(

@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 from aiobotocore.session import get_session
 
-from heartbeat_worker._swf import open_connection
+import heartbeat_worker
+from heartbeat_worker._swf import USER_AGENT, open_connection
 from heartbeat_worker.devserver import DevServer
 
 pytestmark = pytest.mark.anyio
@@ -38,3 +39,18 @@ async def test_loopback_endpoint_from_the_environment(
     async with open_connection() as swf:
         reply = await swf.call_client.list_domains(registrationStatus="REGISTERED")
     assert reply["domainInfos"] == []
+
+
+async def test_requests_name_the_framework_in_their_user_agent(dev_server: DevServer) -> None:
+    sent: list[str] = []
+
+    def record(request: object, **_: object) -> None:
+        sent.append(request.headers["User-Agent"].decode())  # type: ignore[attr-defined]
+
+    async with open_connection(endpoint_url=dev_server.endpoint_url) as swf:
+        for client in (swf.poll_client, swf.call_client):
+            client.meta.events.register("before-send.swf.*", record)
+            await client.list_domains(registrationStatus="REGISTERED")
+    assert len(sent) == 2
+    assert all(header.startswith(USER_AGENT) for header in sent)
+    assert USER_AGENT.startswith(f"heartbeat-worker/{heartbeat_worker.__version__} ")
