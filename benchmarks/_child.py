@@ -38,6 +38,7 @@ from botocore.exceptions import ClientError
 import _activities
 from _common import CREDENTIALS, DOMAIN
 from heartbeat_worker import Worker, configure_logging
+from heartbeat_worker._swf import USER_AGENT
 
 STATUS = Path("/proc/self/status")
 DEVNULL = open(os.devnull, "w")  # noqa: SIM115 (the log sink, for the life of the process)
@@ -139,6 +140,8 @@ def _client(args: argparse.Namespace, connections: int, read_timeout: float) -> 
         connect_timeout=10,
         max_pool_connections=connections,
         retries={"total_max_attempts": 1},
+        # botocore's default User-Agent unless asked for the worker's (a like-for-like row)
+        user_agent=USER_AGENT if args.worker_user_agent else None,
     )
     return get_session().create_client(
         "swf",
@@ -242,7 +245,12 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--interval", type=float, default=0.0, help="raw heartbeat interval")
     parser.add_argument("--exit-after", type=int, default=0)
     parser.add_argument("--log-level", default="info")
-    parser.add_argument("--log-format", default="console", choices=("console", "json"))
+    parser.add_argument("--log-format", default="auto", choices=("auto", "console", "json"))
+    parser.add_argument(
+        "--worker-user-agent",
+        action="store_true",
+        help="raw modes: send the worker's User-Agent instead of botocore's default",
+    )
     return parser.parse_args()
 
 
