@@ -10,8 +10,9 @@ Once every activity runs, the worker is watched for three heartbeat timeouts. Re
 heartbeat timeouts (ActivityTaskTimedOut events in the histories; the goal is none), the
 heartbeat calls the dev server received per second (mean and busiest second), the worker's
 CPU per heartbeat (its CPU time over the window divided by the calls the server received),
-and its RSS per running activity (RSS with every activity running, less RSS when idle,
-divided by the activities).
+and its RSS per running activity: RSS with every activity running, less the RSS of the
+same process started with a single slot and idle, divided by the activities (so that the
+worker's slots, which exist from the start, count as the activities' memory).
 
 The raw baseline is the hand-written heartbeater of ``_child.py`` (one coroutine per task:
 sleep, ``RecordActivityTaskHeartbeat``, repeat) with the same kind of aiobotocore client,
@@ -59,6 +60,11 @@ class Case:
 async def run_case(
     server: Server, swf: Decider, case: Case, mode: str, window: float
 ) -> dict[str, Any]:
+    # A task list of its own: the poll this process leaves open would take a task.
+    bare_list = f"hb-bare-{uuid.uuid4().hex[:8]}"
+    async with child(server, mode, bare_list, "--concurrency", "1", "--pollers", "1") as bare:
+        await anyio.sleep(1.0)  # one poll open, nothing running
+        bare_rss = (await bare.sample())["rss"]
     task_list = f"hb-{mode}-{uuid.uuid4().hex[:8]}"
     arguments = ["--concurrency", str(case.activities + 10), "--pollers", "10"]
     if mode == "worker" and case.budget is not None:
@@ -100,7 +106,7 @@ async def run_case(
         "busiest_second": max(per_second, default=0),
         "cpu_per_beat_ms": (last["cpu"] - first["cpu"]) * 1000 / max(calls, 1),
         "cpu_share": (last["cpu"] - first["cpu"]) / seconds,
-        "rss_per_activity_kib": (last["rss"] - idle["rss"]) / case.activities,
+        "rss_per_activity_kib": (last["rss"] - bare_rss) / case.activities,
         "idle_rss_mib": idle["rss"] / 1024,
     }
 
@@ -168,7 +174,8 @@ async def main(args: argparse.Namespace) -> int:
     )
     print(
         "CPU ms/beat: worker CPU over the watched window / heartbeats the server received; "
-        "KiB/activity: (RSS running - RSS idle) / activities; ramp: idle to all running"
+        "KiB/activity: (RSS running - RSS idle with one slot) / activities; "
+        "ramp: idle to all running"
     )
     for line in goals:
         print(line)
