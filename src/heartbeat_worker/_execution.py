@@ -190,17 +190,17 @@ class TaskExecution:
         self._heartbeats.add(heartbeater)
         try:
             outcome = await self._call(activity, arguments.args, arguments.kwargs)
+            if self._returned is not None:
+                self._returned.set()
+            if self.outcome is not None:
+                # The grace timer answered while the activity ignored its stop request.
+                assert self._answered is not None
+                await self._answered.wait()
+                return self.outcome
+            self.outcome = outcome
+            await self._answer(outcome)
         finally:
             self._stop_beating()
-        if self._returned is not None:
-            self._returned.set()
-        if self.outcome is not None:
-            # The grace timer answered while the activity ignored its stop request.
-            assert self._answered is not None
-            await self._answered.wait()
-            return self.outcome
-        self.outcome = outcome
-        await self._answer(outcome)
         return outcome
 
     async def hand_back(self, reason: str) -> Outcome:
@@ -232,7 +232,13 @@ class TaskExecution:
     # -- running ---------------------------------------------------------------------------
 
     def _stop_beating(self) -> None:
-        """Stop beating before answering: a heartbeat after the answer only draws errors."""
+        """Stop beating once the answer is in (or the task is left to SWF).
+
+        Beating goes on while the answer is sent: an answer retried through an outage of the
+        Respond* calls would otherwise let the heartbeat timeout expire first. A heartbeat
+        that crosses the answer draws ``UnknownResourceFault``, and the stop it asks for is
+        ignored, the task being answered already.
+        """
         heartbeater = self.heartbeater
         if heartbeater is not None:
             self._heartbeats.remove(heartbeater)
@@ -310,12 +316,12 @@ class TaskExecution:
             grace_period=self._settings.cancel_grace_period,
         )
         self._activity_scope.cancel()
-        self._stop_beating()
         self.outcome = outcome = self._stopped_outcome(details=None)
         self._answered = anyio.Event()
         try:
             await self._answer(outcome)
         finally:
+            self._stop_beating()
             self._answered.set()
 
     def _make_context(
@@ -352,9 +358,9 @@ class TaskExecution:
             )
             return
         call = self._answer_call(outcome)
-        # The heartbeater has stopped, and SWF's heartbeat clock runs on while the answer is
-        # retried: keep retries a tenth of the heartbeat timeout apart at most, or a task
-        # with a short timeout times out while its answer waits out the backoff.
+        # Heartbeats go on while the answer is retried, but an outage may stop them too:
+        # keep retries a tenth of the heartbeat timeout apart at most, so that the answer
+        # lands soon after the outage ends, not after SWF's heartbeat clock has run out.
         timeout = None if self.context is None else self.context.info.heartbeat_timeout
         most = _ANSWER_RETRY_MAX if timeout is None else min(_ANSWER_RETRY_MAX, timeout / 10)
         try:

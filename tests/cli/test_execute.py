@@ -78,19 +78,23 @@ async def test_cancel_after_exits_three_with_the_cancel_details(
     assert "cancel latency: " in out
 
 
+# Stalls (stops heartbeating) after two of four steps; start-to-close then times it out,
+# and a retry resumes from the checkpoint of step 2.
+STALLS_AFTER_TWO_STEPS = (
+    "stalling",
+    "--input",
+    '{"steps": 4, "stall_at": 2}',
+    "--heartbeat-timeout",
+    "1.5",
+    "--start-to-close-timeout",
+    "2.5",
+)
+
+
 async def test_timeout_exits_four_with_the_last_details(
     dev_server: DevServer, worker: Worker
 ) -> None:
-    arguments = target(
-        "stalling",
-        "--input",
-        '{"steps": 4, "stall_at": 2}',
-        "--heartbeat-timeout",
-        "1.5",
-        "--start-to-close-timeout",
-        "2.5",
-    )
-    code, out, _ = await execute(dev_server, *arguments)
+    code, out, _ = await execute(dev_server, *target(*STALLS_AFTER_TWO_STEPS))
 
     assert code == 4, out
     assert out.startswith("outcome: timed out (START_TO_CLOSE) after 1 attempt")
@@ -100,18 +104,7 @@ async def test_timeout_exits_four_with_the_last_details(
 async def test_retry_resumes_from_the_checkpoint_as_json(
     dev_server: DevServer, worker: Worker
 ) -> None:
-    arguments = target(
-        "stalling",
-        "--input",
-        '{"steps": 4, "stall_at": 2}',
-        "--heartbeat-timeout",
-        "1.5",
-        "--start-to-close-timeout",
-        "2.5",
-        "--retries",
-        "2",
-        "--json",
-    )
+    arguments = target(*STALLS_AFTER_TWO_STEPS, "--retries", "2", "--json")
     code, out, _ = await execute(dev_server, *arguments)
 
     assert code == 0, out

@@ -108,3 +108,44 @@ async def test_an_outage_longer_than_the_timeout_stops_the_activity_without_an_a
             "activities stopped within": f"{stopped_after:.2f} s of the outage's start",
         },
     )
+
+
+async def test_heartbeats_keep_a_task_alive_while_its_answer_is_retried(
+    server: DevServer, decider: Decider, make_worker: Callable[..., Worker], logs: LogCapture
+) -> None:
+    # Every RespondActivityTaskCompleted fails for twice the heartbeat timeout; heartbeats
+    # go through. Without heartbeats during the answer's retries, SWF would time the tasks
+    # out before the answer could land.
+    count = 5
+    outage_length = HEARTBEAT_TIMEOUT * 2
+    for kind in ("throttle", "error"):
+        server.faults.add(
+            kind,  # type: ignore[arg-type]
+            operation="RespondActivityTaskCompleted",
+            probability=1 / 2,
+            duration=outage_length,
+        )
+    began = time.monotonic()
+    execution = await decider.schedule("steady", [0.3] * count, task_list="answers")
+    async with make_worker([activities.steady], "answers", max_concurrency=count) as worker:
+        found = await decider.wait_closed(execution, count, deadline=20)
+    closed_after = time.monotonic() - began
+    kinds = found.kinds()
+    assert kinds == Counter({"ActivityTaskCompleted": count}), kinds
+    assert worker.outcomes == {"completed": count}
+    assert closed_after >= outage_length  # the answers did wait out the outage
+    retried = [
+        r for r in logs.events("swf call failed; retrying")
+        if r["call"] == "RespondActivityTaskCompleted"
+    ]  # fmt: skip
+    assert len(retried) >= count
+    report(
+        f"RespondActivityTaskCompleted down for {outage_length} s (2 x the heartbeat "
+        f"timeout), {count} activities",
+        {
+            "answer retries logged": len(retried),
+            "ActivityTaskCompleted": kinds["ActivityTaskCompleted"],
+            "ActivityTaskTimedOut": kinds["ActivityTaskTimedOut"],
+            "closed after": f"{closed_after:.2f} s",
+        },
+    )
