@@ -294,11 +294,13 @@ class Worker:
             await self._idle(anyio.sleep(delay))
             return None
         backoff.reset()
-        if reply is None or not reply.get("taskToken"):
+        if reply is None:
+            return None  # abandoned at shutdown
+        if not reply.get("taskToken"):
             # SWF answers an empty poll after 60 s; an endpoint that answers at once
             # (moto, a misconfigured proxy) would otherwise be polled in a tight loop.
             too_soon = polled_at + _MIN_EMPTY_POLL - anyio.current_time()
-            if too_soon > 0 and reply is not None:
+            if too_soon > 0:
                 await self._idle(anyio.sleep(too_soon))
             return None
         return reply
