@@ -17,11 +17,10 @@ import pytest
 
 from heartbeat_worker import activity
 from heartbeat_worker._context import StopReason
-from heartbeat_worker._definition import ActivityType
 from heartbeat_worker._execution import ExecutionSettings, OutcomeKind, TaskExecution
 from heartbeat_worker._heartbeater import HeartbeatScheduler
 from heartbeat_worker._timeouts import TaskTimeouts
-from heartbeat_worker.testing import InMemoryTaskClient
+from heartbeat_worker.testing import InMemoryTaskClient, _FixedTimeouts
 
 pytestmark = pytest.mark.anyio
 
@@ -46,11 +45,6 @@ running: list[anyio.Event] = []  # each test that uses it puts a fresh event her
 async def waits_for_cancellation() -> None:
     running[-1].set()
     await anyio.sleep_forever()
-
-
-class Timeouts:
-    async def resolve(self, task: dict[str, Any], declared: ActivityType) -> TaskTimeouts:
-        return TaskTimeouts(heartbeat=60.0, start_to_close=None)
 
 
 def polled_task(number: int, input: str | None) -> dict[str, Any]:
@@ -97,7 +91,7 @@ async def test_a_finished_task_is_freed_without_the_garbage_collector(
             definition,
             settings=SETTINGS,
             client=client,
-            resolver=Timeouts(),
+            resolver=_FixedTimeouts(TaskTimeouts(60.0, None), on_resolve=lambda: None),
             thread_limiter=anyio.CapacityLimiter(1),
             heartbeats=scheduler,
             helpers=helpers,
