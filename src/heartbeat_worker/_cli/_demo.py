@@ -49,8 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     import anyio
 
-    from ._demo import DemoError, DemoSettings, run_demo
-    from ._logging import configure_logging
+    from .._demo import DemoError, DemoSettings, run_demo
+    from .._logging import configure_logging
 
     settings = DemoSettings(rows=args.rows, batch_size=args.batch_size)
     if args.log_file is not None:

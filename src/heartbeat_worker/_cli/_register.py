@@ -7,13 +7,13 @@ import sys
 
 import anyio
 
-from ._cli_options import add_connection_arguments, add_logging_arguments, apply_logging_arguments
-from ._errors import ConfigurationError
-from ._loader import load_target
-from ._logging import get_logger
-from ._registration import register
-from ._swf import open_connection
-from ._worker import Worker
+from .._errors import ConfigurationError
+from .._loader import load_target
+from .._logging import get_logger
+from .._registration import register
+from .._swf import open_connection
+from .._worker import Worker
+from ._options import add_connection_arguments, add_logging_arguments, apply_logging_arguments
 
 __all__ = ["add_arguments", "main"]
 

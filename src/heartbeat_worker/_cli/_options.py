@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from ._logging import configure_logging
+from .._logging import configure_logging
 
 __all__ = ["add_connection_arguments", "add_logging_arguments", "apply_logging_arguments"]
 

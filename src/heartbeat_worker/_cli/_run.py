@@ -17,12 +17,12 @@ from typing import Any
 
 import anyio
 
-from ._cli_options import add_connection_arguments, add_logging_arguments, apply_logging_arguments
-from ._errors import ConfigurationError
-from ._heartbeater import DEFAULT_HEARTBEAT_FRACTION
-from ._loader import load_target
-from ._logging import get_logger
-from ._worker import Worker
+from .._errors import ConfigurationError
+from .._heartbeater import DEFAULT_HEARTBEAT_FRACTION
+from .._loader import load_target
+from .._logging import get_logger
+from .._worker import Worker
+from ._options import add_connection_arguments, add_logging_arguments, apply_logging_arguments
 
 __all__ = ["add_arguments", "main"]
 

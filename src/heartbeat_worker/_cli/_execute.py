@@ -14,9 +14,9 @@ from typing import Any, Final, TextIO
 
 import anyio
 
-from ._cli_options import add_connection_arguments, add_logging_arguments, apply_logging_arguments
-from ._decider import ActivityRequest, OneActivityWorkflow, RunOutcome, RunStatus
-from ._swf import error_code, open_connection
+from .._decider import ActivityRequest, OneActivityWorkflow, RunOutcome, RunStatus
+from .._swf import error_code, open_connection
+from ._options import add_connection_arguments, add_logging_arguments, apply_logging_arguments
 
 __all__ = ["EXIT_CODES", "add_arguments", "main"]
 

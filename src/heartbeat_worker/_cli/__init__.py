@@ -1,8 +1,11 @@
 """The ``heartbeat-worker`` command line.
 
-Each subcommand lives beside the code it drives and contributes two functions,
-``add_arguments(parser)`` and ``main(args) -> int``; this module only assembles them, so that
-``heartbeat-worker --help`` stays cheap (heavy modules are imported once a command is chosen).
+One module per command (``_run``, ``_register``, ``_execute``, ``_demo``; the dev server's
+lives in :mod:`heartbeat_worker.devserver._command`, beside the server it drives), each with
+two functions, ``add_arguments(parser)`` and ``main(args) -> int``; options several commands
+share live in ``_options``. This module only assembles them, importing the chosen command
+alone, so that ``heartbeat-worker --help`` stays cheap and ``run`` never imports the dev
+server.
 """
 
 from __future__ import annotations
@@ -12,17 +15,19 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from . import __version__
+from .. import __version__
+
+__all__ = ["build_parser", "main"]
 
 # name -> (module that implements it, one-line help)
 _SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "run": ("heartbeat_worker._command_run", "serve activities until SIGINT or SIGTERM"),
+    "run": ("heartbeat_worker._cli._run", "serve activities until SIGINT or SIGTERM"),
     "register": (
-        "heartbeat_worker._command_register",
+        "heartbeat_worker._cli._register",
         "register the domain and activity types (idempotent)",
     ),
-    "execute": ("heartbeat_worker._command_execute", "run one activity through SWF and report it"),
-    "demo": ("heartbeat_worker._command_demo", "run the ETL example end to end on a dev server"),
+    "execute": ("heartbeat_worker._cli._execute", "run one activity through SWF and report it"),
+    "demo": ("heartbeat_worker._cli._demo", "run the ETL example end to end on a dev server"),
     "dev-server": (
         "heartbeat_worker.devserver._command",
         "run a local SWF-compatible endpoint for development and tests",
@@ -58,7 +63,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser(arguments).parse_args(arguments)
     result: int = args._command_module.main(args)
     return result
-
-
-if __name__ == "__main__":
-    sys.exit(main())
