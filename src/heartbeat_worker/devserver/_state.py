@@ -22,7 +22,9 @@ __all__ = [
     "Execution",
     "Timer",
     "WorkflowTypeRecord",
+    "optional",
     "parse_duration",
+    "unknown_task",
 ]
 
 Json = dict[str, Any]
@@ -45,6 +47,21 @@ def parse_duration(value: str, path: str) -> float | None:
             "constraint: Member must be a number of seconds or NONE",
         )
     return float(value)
+
+
+def optional(target: Json, name: str, value: Any) -> None:
+    """Set ``target[name]`` only when there is a value: SWF leaves absent members out."""
+    if value is not None:
+        target[name] = value
+
+
+def unknown_task() -> SWFError:
+    """The answer to a token that names no open task."""
+    # Never echo the token: it is a credential for the task.
+    return SWFError(
+        "UnknownResourceFault",
+        "Unknown task token: the task does not exist, is already closed, or the token is invalid",
+    )
 
 
 def _attribute_key(event_type: str) -> str:
