@@ -14,9 +14,19 @@ from ._errors import (
     ActivityCancelled,
     ConfigurationError,
     HeartbeatWorkerError,
+    LifespanError,
     NotInActivityError,
     SWFLimitError,
 )
+from ._interceptor import (
+    AnswerInput,
+    ExecuteActivityInput,
+    HandleTaskInput,
+    Interceptor,
+    SWFCallInput,
+    TaskDescription,
+)
+from ._lifespan import lifespan, resources
 from ._logging import configure_logging
 from ._version import VERSION
 from ._worker import Worker
@@ -28,10 +38,17 @@ __all__ = [
     "ActivityCancelled",
     "ActivityInfo",
     "ActivityType",
+    "AnswerInput",
     "ConfigurationError",
+    "ExecuteActivityInput",
+    "HandleTaskInput",
     "HeartbeatWorkerError",
+    "Interceptor",
+    "LifespanError",
     "NotInActivityError",
+    "SWFCallInput",
     "SWFLimitError",
+    "TaskDescription",
     "Worker",
     "__version__",
     "activity",
@@ -39,5 +56,7 @@ __all__ = [
     "configure_logging",
     "heartbeat",
     "info",
+    "lifespan",
+    "resources",
     "with_checkpoint",
 ]

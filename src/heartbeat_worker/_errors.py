@@ -13,6 +13,7 @@ __all__ = [
     "ActivityCancelled",
     "ConfigurationError",
     "HeartbeatWorkerError",
+    "LifespanError",
     "NotInActivityError",
     "SWFLimitError",
 ]
@@ -24,6 +25,13 @@ class HeartbeatWorkerError(Exception):
 
 class ConfigurationError(HeartbeatWorkerError, ValueError):
     """A worker, an activity definition or a command line was set up inconsistently."""
+
+
+class LifespanError(HeartbeatWorkerError, RuntimeError):
+    """The worker's lifespan raised while entering: the worker stopped before its first poll.
+
+    The lifespan's own exception is the ``__cause__``.
+    """
 
 
 class SWFLimitError(HeartbeatWorkerError, ValueError):

@@ -37,6 +37,13 @@ from ._context import ActivityContext, ActivityInfo, StopReason, bind
 from ._definition import Activity
 from ._errors import ActivityCancelled, SWFLimitError
 from ._heartbeater import Heartbeater, HeartbeatScheduler, heartbeat_interval
+from ._interceptor import (
+    AnswerInput,
+    ExecuteActivityInput,
+    Interceptor,
+    TaskDescription,
+    intercept_client,
+)
 from ._limits import DATA_MAX, FAILURE_REASON_MAX, cut_end, cut_start
 from ._logging import get_logger, token_hash
 from ._swf import Backoff, TaskClient, is_task_closed, retry_transient
@@ -61,6 +68,16 @@ class Outcome:
     result: str | None = None
     reason: str | None = None
     details: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The outcome as metrics and interceptors name it (``shutdown`` apart from
+        ``failed``, ``left`` for ``left to SWF``)."""
+        if self.kind is OutcomeKind.LEFT:
+            return "left"
+        if self.kind is OutcomeKind.FAILED and self.reason == SHUTDOWN_REASON:
+            return "shutdown"
+        return str(self.kind.value)
 
     @classmethod
     def failed(cls, reason: str, details: str | None = None) -> Outcome:
@@ -111,6 +128,7 @@ class TaskExecution:
         thread_limiter: anyio.CapacityLimiter,
         heartbeats: HeartbeatScheduler,
         helpers: TaskGroup,
+        interceptor: Interceptor | None = None,
     ) -> None:
         self._task = task
         self._activity = activity
@@ -147,6 +165,17 @@ class TaskExecution:
         self._answered: anyio.Event | None = None
         self._early_stop: tuple[StopReason, str] | None = None
         self._started = time.monotonic()
+        self._interceptor = interceptor
+        self.description: TaskDescription | None = None
+        """What interceptors see of the task; None without interceptors."""
+        if interceptor is not None:
+            self.description = TaskDescription.from_task(
+                task, settings.domain, settings.task_list, self._token_hash
+            )
+            self._client = intercept_client(
+                client, interceptor, self.description, self._heartbeat_lateness
+            )
+            self._lateness_planned = -1.0
 
     @property
     def runs_on_loop(self) -> bool:
@@ -252,13 +281,20 @@ class TaskExecution:
         bind(context)
         try:
             with self._activity_scope:
-                if activity.is_coroutine:
-                    value = await activity.function(*args, **kwargs)
+                if self._interceptor is None:
+                    value = await self._invoke(activity, args, kwargs)
                 else:
-                    value = await anyio.to_thread.run_sync(
-                        functools.partial(activity.function, *args, **kwargs),
-                        abandon_on_cancel=True,
-                        limiter=self._thread_limiter,
+                    assert self.description is not None
+                    value = await self._interceptor.execute_activity(
+                        ExecuteActivityInput(
+                            task=self.description,
+                            info=context.info,
+                            function=activity.function,
+                            args=args,
+                            kwargs=kwargs,
+                            in_thread=not activity.is_coroutine,
+                            _call=functools.partial(self._invoke, activity, args, kwargs),
+                        )
                     )
                 return self._completed(value)
             return self._stopped_outcome(details=None)
@@ -268,6 +304,26 @@ class TaskExecution:
             return self._stopped_outcome(details=cancelled.details)
         except Exception as error:
             return Outcome.from_exception(error)
+
+    async def _invoke(
+        self, activity: Activity[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        if activity.is_coroutine:
+            return await activity.function(*args, **kwargs)
+        return await anyio.to_thread.run_sync(
+            functools.partial(activity.function, *args, **kwargs),
+            abandon_on_cancel=True,
+            limiter=self._thread_limiter,
+        )
+
+    def _heartbeat_lateness(self) -> float | None:
+        """For interceptors: how late the beat being sent left against its plan; None for
+        a retry of a beat already reported."""
+        heartbeater = self.heartbeater
+        if heartbeater is None or heartbeater.planned_at == self._lateness_planned:
+            return None
+        self._lateness_planned = heartbeater.planned_at
+        return max(0.0, anyio.current_time() - heartbeater.planned_at)
 
     def _completed(self, value: Any) -> Outcome:
         try:
@@ -350,6 +406,36 @@ class TaskExecution:
 
     async def _answer(self, outcome: Outcome) -> None:
         """The one answer of this task (every path of :meth:`run` ends here exactly once)."""
+        interceptor = self._interceptor
+        if interceptor is None:
+            await self._send_answer(outcome)
+            return
+        assert self.description is not None
+        sent = False
+
+        async def send() -> None:
+            nonlocal sent
+            if not sent:
+                sent = True
+                await self._send_answer(outcome)
+
+        try:
+            await interceptor.answer(
+                AnswerInput(
+                    task=self.description,
+                    outcome=outcome.label,
+                    reason=outcome.reason,
+                    duration=time.monotonic() - self._started,
+                    heartbeats=self.heartbeater.beats_sent if self.heartbeater else 0,
+                    _send=send,
+                )
+            )
+        except Exception as error:
+            self.log.error("an interceptor failed around the answer", error=repr(error))
+        if not sent:
+            await send()  # an interceptor that did not go on must not cost the answer
+
+    async def _send_answer(self, outcome: Outcome) -> None:
         duration = round(time.monotonic() - self._started, 3)
         beats = self.heartbeater.beats_sent if self.heartbeater else 0
         if outcome.kind is OutcomeKind.LEFT:

@@ -107,6 +107,7 @@ class Heartbeater:
         "beats_sent",
         "interval",
         "last_acknowledged",
+        "planned_at",
     )
 
     def __init__(
@@ -137,6 +138,8 @@ class Heartbeater:
         self.beats_sent = 0
         self.beats_failed = 0
         self.last_acknowledged = 0.0
+        self.planned_at = 0.0
+        """When the next beat is planned (anyio clock): lateness is measured against it."""
 
     @property
     def heartbeat_timeout(self) -> float | None:
@@ -254,6 +257,7 @@ class HeartbeatScheduler:
             scope.cancel()
 
     def _plan(self, heartbeater: Heartbeater, at: float) -> None:
+        heartbeater.planned_at = at
         heapq.heappush(self._due, (at, next(self._sequence), heartbeater))
         if at < self._sleeping_until:
             self._wake.set()

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import AsyncExitStack, asynccontextmanager
 from types import CodeType
 from typing import Any, Self
 
@@ -30,14 +31,16 @@ from anyio.abc import TaskGroup, TaskStatus
 from ._budget import HeartbeatBudget
 from ._context import StopReason
 from ._definition import Activity
-from ._errors import ConfigurationError
-from ._execution import SHUTDOWN_REASON, ExecutionSettings, TaskExecution
+from ._errors import ConfigurationError, LifespanError
+from ._execution import SHUTDOWN_REASON, ExecutionSettings, Outcome, TaskExecution
 from ._heartbeater import (
     DEFAULT_HEARTBEAT_FRACTION,
     DEFAULT_INTERVAL_WITHOUT_TIMEOUT,
     JITTER,
     HeartbeatScheduler,
 )
+from ._interceptor import HandleTaskInput, Interceptor, build_chain, intercept_client
+from ._lifespan import LifespanFactory, reset_resources, set_resources, to_factory
 from ._limits import IDENTITY_MAX, cut_end
 from ._logging import get_logger
 from ._registration import register
@@ -81,6 +84,8 @@ class Worker:
         max_heartbeats_per_second: float | None = None,
         register_types: bool = False,
         poll_read_timeout: float = POLL_READ_TIMEOUT,
+        interceptors: Iterable[Interceptor] = (),
+        lifespan: LifespanFactory | None = None,
     ) -> None:
         self.domain = domain
         self.task_list = task_list
@@ -112,6 +117,9 @@ class Worker:
         self.max_heartbeats_per_second = max_heartbeats_per_second
         self.register_types = register_types
         self.poll_read_timeout = poll_read_timeout
+        self.lifespan = None if lifespan is None else to_factory(lifespan)
+        self._interceptor = build_chain(interceptors)
+        self._started = False
         self._settings = ExecutionSettings(
             domain=domain,
             task_list=task_list,
@@ -132,6 +140,7 @@ class Worker:
         self._background: TaskGroup | None = None
         self._change: anyio.Event | None = None
         self._connection: SWFConnection
+        self._raw_call_client: Any
         self._resolver: TimeoutResolver
         self._budget: HeartbeatBudget | None
         self._heartbeats: HeartbeatScheduler
@@ -193,22 +202,24 @@ class Worker:
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Serve until a shutdown completes."""
-        async with open_connection(
-            endpoint_url=self.endpoint_url,
-            region=self.region,
-            session=self.session,
-            poll_connections=self.pollers,
-            call_connections=min(self.max_concurrency + 4, 200),
-            poll_read_timeout=self.poll_read_timeout,
-        ) as connection:
+        # The lifespan is entered first and exited last: after the last answer.
+        async with (
+            self._lifespan(),
+            open_connection(
+                endpoint_url=self.endpoint_url,
+                region=self.region,
+                session=self.session,
+                poll_connections=self.pollers,
+                call_connections=min(self.max_concurrency + 4, 200),
+                poll_read_timeout=self.poll_read_timeout,
+            ) as connection,
+        ):
+            # Executions get the raw call client: with interceptors, each wraps it for its task.
+            self._raw_call_client = connection.call_client
+            self._connection = swf = self._intercepted(connection)
             if self.register_types:
-                await register(
-                    connection.call_client, self.domain, self.activities.values(), self.log
-                )
-            self._connection = connection
-            self._resolver = TimeoutResolver(
-                connection.call_client, self.domain, self.resolve_timeouts
-            )
+                await register(swf.call_client, self.domain, self.activities.values(), self.log)
+            self._resolver = TimeoutResolver(swf.call_client, self.domain, self.resolve_timeouts)
             self._budget = (
                 None
                 if self.max_heartbeats_per_second is None
@@ -235,9 +246,51 @@ class Worker:
                     for index in range(self.max_concurrency):
                         tasks.start_soon(self._slot, index, tasks)
                     tasks.start_soon(self._supervise_shutdown, tasks.cancel_scope)
+                    self._started = True
                     task_status.started()
                 services.cancel_scope.cancel()
         self.log.info("worker stopped", outcomes=self.outcomes)
+
+    @asynccontextmanager
+    async def _lifespan(self) -> AsyncIterator[None]:
+        """Enter the user's lifespan, if any; what it yields becomes
+        :func:`~heartbeat_worker.resources` for every task the worker starts."""
+        if self.lifespan is None:
+            yield
+            return
+        async with AsyncExitStack() as stack:
+            value = await self._enter_lifespan(stack, self.lifespan)
+            token = set_resources(value)
+            try:
+                yield
+            finally:
+                reset_resources(token)
+
+    async def _enter_lifespan(self, stack: AsyncExitStack, factory: LifespanFactory) -> Any:
+        try:
+            return await stack.enter_async_context(factory())
+        except Exception as error:
+            self.log.error(
+                "the lifespan failed to start; the worker stops before polling",
+                error=f"{type(error).__name__}: {error}",
+            )
+            raise LifespanError(
+                f"the worker's lifespan failed to start: {type(error).__name__}: {error}"
+            ) from error
+
+    @property
+    def started(self) -> bool:
+        """Whether the worker has started serving (its lifespan entered, its slots running)."""
+        return self._started
+
+    def _intercepted(self, connection: SWFConnection) -> SWFConnection:
+        chain = self._interceptor
+        if chain is None:
+            return connection
+        return SWFConnection(
+            poll_client=intercept_client(connection.poll_client, chain),
+            call_client=intercept_client(connection.call_client, chain),
+        )
 
     def _stall_threshold(self) -> float | None:
         """The shortest heartbeat interval among running coroutine activities (or None).
@@ -344,21 +397,47 @@ class Worker:
             task,
             self.activities.get((activity_type["name"], activity_type["version"])),
             settings=self._settings,
-            client=self._connection.call_client,
+            client=self._raw_call_client,
             resolver=self._resolver,
             thread_limiter=self._thread_limiter,
             heartbeats=self._heartbeats,
             helpers=tasks,
+            interceptor=self._interceptor,
         )
+
+    async def _execute(self, execution: TaskExecution) -> Outcome:
+        if self.shutting_down:
+            # SWF handed a task to a poll that was open when shutdown began.
+            execution.log.info("task received during shutdown; handing it back")
+            return await execution.hand_back(SHUTDOWN_REASON)
+        return await execution.run()
+
+    async def _run_intercepted(self, execution: TaskExecution, chain: Interceptor) -> Outcome:
+        assert execution.description is not None
+        outcomes: list[Outcome] = []
+
+        async def run() -> str:
+            outcomes.append(await self._execute(execution))
+            return outcomes[0].label
+
+        try:
+            await chain.handle_task(
+                HandleTaskInput(execution.description, self.shutting_down, _run=run)
+            )
+        except Exception as error:
+            execution.log.error("an interceptor failed around the task", error=repr(error))
+        if outcomes:
+            return outcomes[0]
+        if execution.outcome is not None:
+            return execution.outcome
+        return await self._execute(execution)  # the chain did not go on: run the task anyway
 
     async def _handle(self, execution: TaskExecution) -> None:
         try:
-            if self.shutting_down:
-                # SWF handed a task to a poll that was open when shutdown began.
-                execution.log.info("task received during shutdown; handing it back")
-                outcome = await execution.hand_back(SHUTDOWN_REASON)
+            if self._interceptor is None:
+                outcome = await self._execute(execution)
             else:
-                outcome = await execution.run()
+                outcome = await self._run_intercepted(execution, self._interceptor)
             self.outcomes[outcome.kind.value] = self.outcomes.get(outcome.kind.value, 0) + 1
         except BaseException:
             if execution.outcome is None:
