@@ -27,6 +27,12 @@ async def dev_server() -> AsyncIterator[DevServer]:
 
 
 @pytest.fixture
+def task_tokens() -> set[str]:
+    """Every task token the test's workers received (see ``swfkit.record_task_tokens``)."""
+    return set()
+
+
+@pytest.fixture
 async def swf_client(dev_server: DevServer) -> AsyncIterator[Any]:
     """An aiobotocore SWF client pointed at ``dev_server`` (no retries, dummy credentials)."""
     async with aio_client(dev_server.endpoint_url) as client:

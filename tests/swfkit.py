@@ -52,6 +52,20 @@ def aio_client(endpoint_url: str) -> Any:
     )
 
 
+def record_task_tokens(session: Any, tokens: set[str]) -> None:
+    """Add to ``tokens`` every task token the clients of ``session`` (a botocore or
+    aiobotocore session) receive from a poll, through botocore's documented event hooks:
+    tests look for them where they must not be, such as log lines and printed output."""
+
+    def record(parsed: Json, **_: Any) -> None:
+        token = parsed.get("taskToken")
+        if token:
+            tokens.add(token)
+
+    for operation in ("PollForActivityTask", "PollForDecisionTask"):
+        session.register(f"after-call.swf.{operation}", record)
+
+
 def client_config(*, aio: bool = False) -> Any:
     """SDK client settings for the dev server: no retries (a retried poll or answer would
     hide server behaviour) and a read timeout well above the poll timeout."""

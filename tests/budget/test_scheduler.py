@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -46,6 +46,15 @@ class FakeClient:
 
 
 _ids = itertools.count()
+tokens: dict[int, str] = {}
+"""The task token of each heartbeater made, by id()."""
+
+
+async def wait_until(condition: Callable[[], bool], deadline: float = 10) -> None:
+    """Until ``condition()`` holds; a test fails after ``deadline`` seconds, not hangs."""
+    with anyio.fail_after(deadline):
+        while not condition():  # noqa: ASYNC110 - the fake client has no event to wait on
+            await anyio.sleep(0.01)
 
 
 def make(
@@ -75,7 +84,7 @@ def make(
         if stops is not None:
             stops.append((token, reason))
 
-    return Heartbeater(
+    beater = Heartbeater(
         ActivityContext(info, in_thread=False),
         client,
         token,
@@ -83,30 +92,47 @@ def make(
         on_stop=on_stop,
         log=get_logger(),
     )
+    tokens[id(beater)] = token
+    return beater
 
 
-async def test_beats_every_activity_with_jitter_and_stops_when_removed() -> None:
+async def test_first_beats_are_spread_not_in_lockstep() -> None:
+    client = FakeClient()
+    scheduler = HeartbeatScheduler()
+    async with anyio.create_task_group() as group:
+        group.start_soon(scheduler.run)
+        for _ in range(20):
+            scheduler.add(make(client, interval=2.0, timeout=6.0))
+        # Each first beat is planned at random within [0.5 s, 1 s]: a busy machine may
+        # bunch calls by a few ticks, not squeeze half a second into a tenth.
+        await wait_until(lambda: len(client.calls) >= 20)
+        group.cancel_scope.cancel()
+    times = sorted(at for at, _ in client.calls[:20])
+    assert times[-1] - times[0] > 0.1
+
+
+async def test_beats_every_activity_and_stops_when_removed() -> None:
     client = FakeClient()
     scheduler = HeartbeatScheduler()
     async with anyio.create_task_group() as group:
         group.start_soon(scheduler.run)
         beaters = [make(client, interval=0.2, timeout=0.6) for _ in range(20)]
-        for beater in beaters:
+        witness = make(client, interval=0.1, timeout=0.3)
+        for beater in [*beaters, witness]:
             scheduler.add(beater)
-        # Not in lockstep: the first beats are planned over a fraction of the interval. (The
-        # plan, not the calls' times: on a busy machine the calls of one tick bunch up.)
-        planned = sorted(at for at, _, _ in scheduler._due)
-        assert planned[-1] - planned[0] > 0.03
-        await anyio.sleep(1.0)
+        await wait_until(lambda: all(beater.beats_sent >= 3 for beater in beaters))
         for beater in beaters:
             scheduler.remove(beater)
         calls_at_removal = len(client.calls)
-        await anyio.sleep(0.4)
+        removed = {tokens[id(beater)] for beater in beaters}
+        # The witness beats on: the scheduler ran through several intervals since.
+        witnessed = witness.beats_sent
+        await wait_until(lambda: witness.beats_sent >= witnessed + 3)
         group.cancel_scope.cancel()
-    assert len(client.calls) == calls_at_removal, "a beat after remove()"
-    assert scheduler.running == 0
-    for beater in beaters:
-        assert beater.beats_sent >= 3
+    assert not [token for _, token in client.calls[calls_at_removal:] if token in removed], (
+        "a beat after remove()"
+    )
+    assert scheduler.running == 1
 
 
 async def test_reports_a_cancel_request_and_keeps_beating() -> None:
@@ -117,11 +143,11 @@ async def test_reports_a_cancel_request_and_keeps_beating() -> None:
         group.start_soon(scheduler.run)
         beater = make(client, interval=0.1, timeout=0.3, stops=stops)
         scheduler.add(beater)
-        await anyio.sleep(0.4)
+        # The task stays alive while the activity cleans up.
+        await wait_until(lambda: beater.beats_sent >= 2)
         group.cancel_scope.cancel()
     assert stops
     assert stops[0][1] is StopReason.CANCEL_REQUESTED
-    assert beater.beats_sent >= 2  # the task stays alive while the activity cleans up
 
 
 async def test_a_task_swf_no_longer_knows_is_reported_lost_and_dropped() -> None:
@@ -131,11 +157,11 @@ async def test_a_task_swf_no_longer_knows_is_reported_lost_and_dropped() -> None
     async with anyio.create_task_group() as group:
         group.start_soon(scheduler.run)
         scheduler.add(make(client, interval=0.1, timeout=0.3, stops=stops))
-        await anyio.sleep(0.5)
+        await wait_until(lambda: bool(stops))
         group.cancel_scope.cancel()
     assert [reason for _, reason in stops] == [StopReason.TASK_LOST]
     assert len(client.calls) == 1
-    assert scheduler.running == 0
+    assert scheduler.running == 0  # dropped: it is beaten no more
 
 
 async def test_the_budget_holds_the_rate_and_serves_the_nearest_deadline_first() -> None:
@@ -153,7 +179,7 @@ async def test_the_budget_holds_the_rate_and_serves_the_nearest_deadline_first()
         relaxed = [make(client, interval=0.5, timeout=30.0) for _ in range(30)]
         for beater in relaxed + urgent:
             scheduler.add(beater)
-        await anyio.sleep(1.6)
+        await wait_until(lambda: len(client.calls) >= 30)
         group.cancel_scope.cancel()
     times = [at for at, _ in client.calls]
     for index, start in enumerate(times):
@@ -161,5 +187,5 @@ async def test_the_budget_holds_the_rate_and_serves_the_nearest_deadline_first()
     # The 40 first beats all waited for the second window: the urgent ones, added last,
     # went first.
     assert times[0] - started >= 1.0
-    urgent_tokens = {beater._task_token for beater in urgent}
+    urgent_tokens = {tokens[id(beater)] for beater in urgent}
     assert {token for _, token in client.calls[:10]} == urgent_tokens

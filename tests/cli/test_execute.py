@@ -13,6 +13,7 @@ import pytest
 from decider.conftest import DOMAIN, TASK_LIST
 from heartbeat_worker import Worker
 from heartbeat_worker.devserver import DevServer
+from reliability.secrecy import find_secrets
 
 pytestmark = pytest.mark.anyio
 
@@ -151,12 +152,16 @@ async def test_unknown_domain_exits_six(dev_server: DevServer) -> None:
 
 
 async def test_no_task_token_is_printed_even_when_debugging(
-    dev_server: DevServer, worker: Worker
+    dev_server: DevServer, worker: Worker, task_tokens: set[str]
 ) -> None:
     code, out, err = await execute(
         dev_server, *target("double", "--input", "2", "--log-level", "debug")
     )
 
     assert code == 0
+    assert len(task_tokens) == 1  # the activity task's, which the command never sees
+    # No token (the decision tasks' the command polled, the activity task's), whole or in
+    # part, and nothing shaped like one.
+    assert find_secrets((out + err).splitlines(), task_tokens) == []
     assert "taskToken" not in out + err
     assert "token=" not in out  # the worker logs a digest; the command prints none at all

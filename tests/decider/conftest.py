@@ -7,7 +7,7 @@ from aiobotocore.session import get_session
 
 from heartbeat_worker import Worker
 from heartbeat_worker.devserver import DevServer
-from swfkit import TEST_POLL_TIMEOUT
+from swfkit import TEST_POLL_TIMEOUT, record_task_tokens
 
 from . import activities
 
@@ -16,14 +16,16 @@ TASK_LIST = "hw-decider-activities"
 
 
 @pytest.fixture
-async def worker(dev_server: DevServer) -> AsyncIterator[Worker]:
+async def worker(dev_server: DevServer, task_tokens: set[str]) -> AsyncIterator[Worker]:
     """A worker serving every activity of :mod:`.activities` on ``dev_server``.
 
     It resolves timeouts from the history, so that the overrides the decider schedules with
-    (short heartbeat and start-to-close timeouts) are the ones it heartbeats against.
+    (short heartbeat and start-to-close timeouts) are the ones it heartbeats against. The
+    tokens it receives go to ``task_tokens``.
     """
     session = get_session()
     session.set_credentials("testing", "testing")
+    record_task_tokens(session, task_tokens)
     activities.attempts_seen.clear()
     worker = Worker(
         DOMAIN,

@@ -11,7 +11,6 @@ from botocore.exceptions import ClientError
 
 from swfkit import (
     ACTIVITY_TASK_LIST,
-    ACTIVITY_TYPE,
     TEST_POLL_TIMEOUT,
     SWFKit,
     attributes,
@@ -362,6 +361,17 @@ async def test_decimal_and_none_timeouts_are_accepted_bad_ones_refused(kit: SWFK
             await kit.decide([schedule_activity_decision("a1", heartbeat_timeout=bad)], task)
         assert caught.value.response["Error"]["Code"] == "ValidationException"
     # The refused answers changed nothing: the same decision task can still be answered.
-    await kit.decide([schedule_activity_decision("a1", heartbeat_timeout="0.25")], task)
-    await kit.poll_activity()
-    assert ACTIVITY_TYPE["name"] == "hw-activity"
+    accepted = [
+        schedule_activity_decision("a1", heartbeat_timeout="0.25"),
+        schedule_activity_decision("a2", heartbeat_timeout="NONE"),
+    ]
+    await kit.decide(accepted, task)
+    polled = {(await kit.poll_activity())["activityId"] for _ in range(2)}
+    assert polled == {"a1", "a2"}
+    assert kit.execution is not None
+    scheduled = {
+        attributes(e)["activityId"]: attributes(e)["heartbeatTimeout"]
+        for e in await kit.history(kit.execution)
+        if e["eventType"] == "ActivityTaskScheduled"
+    }
+    assert scheduled == {"a1": "0.25", "a2": "NONE"}

@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from swfkit import SWFKit, attributes, event_types
+from swfkit import SWFKit, attributes
 
 
 @pytest.mark.anyio
@@ -27,4 +27,5 @@ def test_boto3_client_works_against_the_threaded_server(boto3_swf_client: Any) -
     with pytest.raises(client.exceptions.UnknownResourceFault):
         client.describe_domain(name="missing")
     assert client.describe_domain(name="d")["domainInfo"]["status"] == "REGISTERED"
-    assert event_types([]) == []
+    listed = client.list_domains(registrationStatus="REGISTERED")["domainInfos"]
+    assert [domain["name"] for domain in listed] == ["d"]

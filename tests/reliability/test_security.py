@@ -8,7 +8,6 @@ likely to leak: failures with tracebacks, lost replies, cancellation, lost tasks
 
 from __future__ import annotations
 
-import io
 import json
 import re
 from collections.abc import Callable
@@ -130,6 +129,16 @@ async def test_dev_server_tokens_come_from_secrets(
     assert all(re.fullmatch(r"[A-Za-z0-9_-]{43}", token) for token in tokens)  # 256 bits
 
 
-def test_the_secret_key_is_distinctive() -> None:
-    assert len(SECRET_KEY) > 30
-    assert SECRET_KEY not in io.StringIO().getvalue()
+async def test_the_secret_key_a_worker_signs_with_stays_out_of_its_log(
+    server: DevServer, decider: Decider, make_worker: Callable[..., Worker], logs: LogCapture
+) -> None:
+    async with make_worker([activities.quick], "secret-key") as worker:
+        execution = await decider.schedule("quick", [1, 2], task_list="secret-key")
+        await decider.wait_closed(execution, 2)
+    # The worker really held the key, and the log looked at is its own (debug level).
+    assert worker.session is not None
+    credentials = await worker.session.get_credentials()
+    assert credentials is not None
+    assert credentials.secret_key == SECRET_KEY
+    assert len(logs.events("task received")) == 2
+    assert SECRET_KEY not in "\n".join(logs.lines())

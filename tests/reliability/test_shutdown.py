@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 
 import anyio
 import pytest
@@ -13,13 +14,26 @@ from heartbeat_worker.devserver import DevServer
 
 from .decide import Decider, attributes, report
 from .processes import worker_process
-from .secrecy import LogCapture
+from .secrecy import LogCapture, record_tokens
 
 pytestmark = pytest.mark.anyio
+
+LONG_POLL = 30.0
+"""Polls are held this long here (SWF holds them 60 s): a poll open when the signal comes
+stays open through the shutdown unless the worker abandons it."""
 
 GRACE = 3.0
 CANCEL_GRACE = 1.0
 HARD_DEADLINE = GRACE + CANCEL_GRACE + 1.5
+
+
+@pytest.fixture
+async def server(logs: LogCapture) -> AsyncIterator[DevServer]:
+    """The reliability dev server, with polls held as SWF holds them: so a task scheduled
+    after the signal is certain to reach a poll that was open when it came."""
+    async with DevServer(poll_timeout=LONG_POLL) as dev_server:
+        record_tokens(dev_server, logs.tokens)
+        yield dev_server
 
 
 def shutdown_options(grace: float = GRACE, cancel_grace: float = CANCEL_GRACE) -> list[str]:
@@ -45,13 +59,15 @@ async def test_sigterm_answers_every_polled_task_and_exits_within_the_grace_peri
             "long_sleeper", [1.5] * 10 + [60] * 10, task_list="sigterm"
         )
         await decider.wait_started(running, 20)
-        # Pollers wait for more: a poll opens right after the 20th task (not at once).
+        # Pollers wait for more: two polls open after the 20th task (not at once), and
+        # nothing answers them before the worker abandons them.
         with anyio.fail_after(5):
-            while server.faults.calls["PollForActivityTask"] <= 20:  # noqa: ASYNC110
+            while server.faults.calls["PollForActivityTask"] < 22:  # noqa: ASYNC110
                 await anyio.sleep(0.01)
-        signalled = time.monotonic()
+        signalled, signalled_wall = time.monotonic(), time.time()
         worker.signal(signal.SIGTERM)
-        # Tasks that open polls may still receive while the worker shuts down.
+        await worker.wait_for_log('"shutdown requested"')
+        # The two open polls receive two of these while the worker shuts down.
         late = await decider.schedule("long_sleeper", [60] * 3, task_list="sigterm", prefix="late")
         code = await worker.wait(GRACE + 5)
         exit_after = time.monotonic() - signalled
@@ -68,9 +84,11 @@ async def test_sigterm_answers_every_polled_task_and_exits_within_the_grace_peri
         assert event["eventType"] == "ActivityTaskFailed"
         assert attributes(event)["reason"] == "worker shutdown"
     late_found = await decider.outcomes(late)
+    assert len(late_found.started) == 2
     for activity_id in late_found.started:  # handed to a poll that was open: answered at once
         event = late_found.closing(activity_id)
         assert attributes(event)["reason"] == "worker shutdown"
+        assert event["eventTimestamp"].timestamp() - signalled_wall < GRACE / 2
     assert not found.kinds()["ActivityTaskTimedOut"]
     left = logs.events("task left to SWF's timeout") + logs.events("hard shutdown deadline")
     assert not left

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import anyio
+import anyio.to_thread
 
 from heartbeat_worker import ActivityCancelled, activity, cancel_requested, heartbeat, info
 
@@ -35,6 +36,14 @@ async def progress(steps: int, step_seconds: float) -> int:
         await anyio.sleep(step_seconds)
         heartbeat({"step": step, "of": steps})
     return steps
+
+
+@activity(heartbeat_timeout=60, start_to_close_timeout=300)
+async def reporter(details: Any) -> str:
+    """Reports ``details`` once, then waits for the test to release it (30 s at most)."""
+    heartbeat(details)
+    await anyio.to_thread.run_sync(event("reporter.release").wait, 30)
+    return "released"
 
 
 @activity(heartbeat_timeout=60, start_to_close_timeout=300)
