@@ -107,8 +107,8 @@ def running() -> Iterator[tuple[ThreadedDevServer, Any, Raw]]:
                 for i in ("x1", "x2")
             ],
         )
-        swf.poll_for_activity_task(domain=DOMAIN, taskList={"name": "t"})
-        swf.record_activity_task_heartbeat(taskToken=_token_of(server), details="before")
+        task = swf.poll_for_activity_task(domain=DOMAIN, taskList={"name": "t"})
+        swf.record_activity_task_heartbeat(taskToken=task["taskToken"], details="before")
         raw = Raw(server.endpoint_url)
         try:
             yield server, swf, raw
@@ -116,13 +116,6 @@ def running() -> Iterator[tuple[ThreadedDevServer, Any, Raw]]:
             raw.connection.close()
             swf.close()
     report("dev server under generated bad requests", dict(sorted(STATS.items())))
-
-
-def _token_of(server: ThreadedDevServer) -> str:
-    engine = server.server._engine
-    assert engine is not None
-    (token,) = engine.activity_tokens
-    return token
 
 
 def state(server: ThreadedDevServer, swf: Any) -> Any:
