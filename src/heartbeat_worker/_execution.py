@@ -165,6 +165,7 @@ class TaskExecution:
         self._answered: anyio.Event | None = None
         self._early_stop: tuple[StopReason, str] | None = None
         self._started = time.monotonic()
+        self._received = anyio.current_time()
         self._interceptor = interceptor
         self.description: TaskDescription | None = None
         """What interceptors see of the task; None without interceptors."""
@@ -216,7 +217,7 @@ class TaskExecution:
         )
         if self._early_stop is not None:
             self.stop(*self._early_stop)
-        self._heartbeats.add(heartbeater)
+        self._heartbeats.add(heartbeater, started_at=self._received)
         try:
             outcome = await self._call(activity, arguments.args, arguments.kwargs)
             if self._returned is not None:

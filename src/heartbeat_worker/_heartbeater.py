@@ -9,11 +9,20 @@ or start-to-close has passed. In each case it reports a :class:`StopReason` and 
 execution decides what to do.
 
 The heartbeaters own no task. One :class:`HeartbeatScheduler` keeps them in a heap by the
-time of their next beat, sleeps until the earliest, and hands due beats to a small pool of
-runner tasks that make the calls; so thousands of sleeping activities cost a heap entry
-each, not a task and a timer each. With a :class:`~heartbeat_worker._budget.HeartbeatBudget`
-the due beats wait in its queue, nearest heartbeat deadline first, and intervals stretch
-to fit the budget.
+time of their next call, sleeps until the earliest, and hands due calls to a small pool of
+runner tasks; so thousands of sleeping activities cost a heap entry each, not a task and a
+timer each. A runner makes exactly one call and is free again: the call has a deadline of
+its own, well inside the interval, so one hung request cannot hold a runner (or its task)
+until SWF's timeout, and a retry goes back into the heap to wait for its moment instead of
+sleeping in a runner. Due calls wait for a runner (and for the
+:class:`~heartbeat_worker._budget.HeartbeatBudget`, when there is one) nearest heartbeat
+deadline first.
+
+A failed call is retried at most :data:`RETRIES` times, after a short jittered backoff and
+never past the deadline; then the next beat waits for the regular interval, counted from the
+first attempt. So an error that retrying does not cure (expired credentials, a denied
+permission) costs at most ``1 + RETRIES`` calls per interval per activity, never a flood,
+and the same warning is logged at most once per :data:`WARNING_PERIOD`.
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ import itertools
 import math
 import random
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 import anyio
 from anyio.abc import TaskGroup
@@ -31,13 +40,16 @@ from structlog.typing import FilteringBoundLogger
 
 from ._budget import HeartbeatBudget
 from ._context import ActivityContext, StopReason
-from ._swf import Backoff, TaskClient, is_task_closed, retry_transient
+from ._swf import TaskClient, describe_error, is_task_closed
 
 __all__ = [
     "DEFAULT_HEARTBEAT_FRACTION",
     "DEFAULT_INTERVAL_WITHOUT_TIMEOUT",
+    "RETRIES",
+    "WARNING_PERIOD",
     "HeartbeatScheduler",
     "Heartbeater",
+    "call_timeout",
     "heartbeat_interval",
 ]
 
@@ -56,17 +68,47 @@ JITTER = 0.2
 together do not beat in lockstep, and no beat is ever later than planned."""
 
 _FIRST_BEAT_MAX = 1.0
-"""The first beat goes early: it confirms the task is alive, and a task that SWF has
-already cancelled or timed out is stopped before it does much work."""
+"""The first beat goes early, at most this long (or half the interval) after SWF started
+the task: it confirms the task is alive, and a task that SWF has already cancelled or
+timed out is stopped before it does much work. It is planned from the task's start, not
+from when its heartbeater is added: the time spent in between (reading the poll reply,
+looking up the timeouts) already counts against SWF's heartbeat timeout."""
 
 _LOSS_MARGIN = 0.5
 """Seconds past the heartbeat timeout before the task is taken as timed out by SWF."""
 
+RETRIES = 2
+"""Retries of a failed beat before the next one waits for the regular interval. Two ride
+out a throttled or dropped call; more would only multiply the calls an error that retrying
+does not cure sends (it would be sent for every running activity)."""
+
+_RETRY_FIRST_FRACTION = 1 / 20
 _RETRY_MAX = 2.0
 _RETRY_MAX_FRACTION = 0.1
-"""A failed heartbeat is retried with exponential backoff up to 2 s between attempts, or a
-tenth of the heartbeat timeout if that is less: after an outage, the next attempt must come
-before SWF's deadline, and with a short timeout 2 s can overshoot it."""
+"""The first retry waits about a twentieth of the interval, the next twice as long, at most
+2 s or a tenth of the heartbeat timeout (all jittered): soon enough to land well before
+SWF's deadline, spread enough that a throttled account is not hit again at once."""
+
+_CALL_TIMEOUT_FRACTION = 0.5
+_CALL_TIMEOUT_MIN = 1.0
+_CALL_TIMEOUT_MAX = 10.0
+"""One call is abandoned after half the interval, but not before 1 s, nor after 10 s. A
+heartbeat is answered in milliseconds, so a call that takes 10 s is hung, and a fresh
+attempt on another connection still has most of the heartbeat timeout to land in. The
+1 s floor is for a starved process: beside other busy processes on two cores, healthy
+calls were measured taking up to half a second from send to reply, and abandoning them
+would lose beats that SWF received."""
+
+WARNING_PERIOD = 10.0
+"""The same warning (message and error) is logged at most once per this many seconds per
+worker; the next line says how many were left out."""
+
+_SHORTEST_CALL = 0.1
+"""No retry is planned with less than this many seconds left before the deadline: the last
+attempt goes at the deadline itself."""
+
+_WARNING_KEYS_MAX = 256
+"""Distinct warnings remembered for the rate limit; beyond this the memory starts afresh."""
 
 _TICK = 0.01
 """Beats due within this many seconds go together, so that the scheduler wakes at most
@@ -77,6 +119,10 @@ _BURST = 16
 runners: a call is then sent within milliseconds of the moment the budget counted it (a
 burst of a whole second's budget would take tens of milliseconds of CPU to send, and its
 tail could reach the service in the next second)."""
+
+_ACKNOWLEDGED: Final = 0
+_FAILED: Final = 1
+_GONE: Final = 2
 
 
 def heartbeat_interval(
@@ -89,6 +135,11 @@ def heartbeat_interval(
     return heartbeat_timeout * fraction
 
 
+def call_timeout(interval: float) -> float:
+    """How long one heartbeat call may take before it is abandoned and tried afresh."""
+    return min(max(interval * _CALL_TIMEOUT_FRACTION, _CALL_TIMEOUT_MIN), _CALL_TIMEOUT_MAX)
+
+
 class Heartbeater:
     """The heartbeat state of one task; :meth:`HeartbeatScheduler.add` sets it going."""
 
@@ -97,9 +148,10 @@ class Heartbeater:
         "_client",
         "_closes_at",
         "_context",
+        "_cycle_started",
         "_log",
         "_on_stop",
-        "_retry_max",
+        "_retries",
         "_task_token",
         "_timeout",
         "active",
@@ -107,6 +159,7 @@ class Heartbeater:
         "beats_sent",
         "interval",
         "last_acknowledged",
+        "last_error",
         "planned_at",
     )
 
@@ -127,19 +180,19 @@ class Heartbeater:
         self._on_stop = on_stop
         self._log = log
         self._timeout = context.info.heartbeat_timeout
-        self._retry_max = (
-            _RETRY_MAX
-            if self._timeout is None
-            else min(_RETRY_MAX, self._timeout * _RETRY_MAX_FRACTION)
-        )
         self._closes_at: float | None = None
         self._call_scope: anyio.CancelScope | None = None
+        self._cycle_started = 0.0
+        self._retries = 0
         self.active = False
         self.beats_sent = 0
+        """Heartbeats SWF acknowledged."""
         self.beats_failed = 0
+        """Heartbeat calls that failed (each retry counts)."""
         self.last_acknowledged = 0.0
         self.planned_at = 0.0
-        """When the next beat is planned (anyio clock): lateness is measured against it."""
+        """When the next call is planned (anyio clock): lateness is measured against it."""
+        self.last_error: Exception | None = None
 
     @property
     def heartbeat_timeout(self) -> float | None:
@@ -160,6 +213,13 @@ class Heartbeater:
             return math.inf
         return self.last_acknowledged + self._timeout + _LOSS_MARGIN
 
+    def retry_delay(self) -> float:
+        """The jittered pause before retry number ``self._retries`` (1, 2...)."""
+        ceiling = self.interval * _RETRY_FIRST_FRACTION * 2 ** (self._retries - 1)
+        limit = _RETRY_MAX if self._timeout is None else self._timeout * _RETRY_MAX_FRACTION
+        ceiling = min(ceiling, limit, _RETRY_MAX)
+        return random.uniform(ceiling / 2, ceiling)
+
     async def _record(self) -> dict[str, Any]:
         details = self._context.details_json
         if details is None:
@@ -170,48 +230,79 @@ class Heartbeater:
             )
         return dict(reply)
 
-    async def beat(self) -> bool:
-        """One heartbeat with its retries. Returns False once the task is known to be gone."""
+    async def attempt(self, time_limit: float) -> int:
+        """One heartbeat call, abandoned after ``time_limit`` seconds.
+
+        Returns ``_ACKNOWLEDGED``, ``_FAILED`` (the error is in :attr:`last_error`) or
+        ``_GONE`` once the task is known to be gone (the stop callback has been told why).
+
+        The task is given up only on evidence: SWF's ``UnknownResourceFault``, or a call
+        that failed with the deadline passed. A beat that comes due after the deadline is
+        still sent: this process's clock says the deadline passed, but if the process was
+        starved of CPU (or its loop blocked), its beats were late without any having
+        failed, and SWF, whose answer settles it, may well still hold the task.
+        """
         now = anyio.current_time()
         if self._closes_at is not None and now > self._closes_at + _LOSS_MARGIN:
             self._on_stop(StopReason.TASK_LOST, "start-to-close timeout has passed")
-            return False
-        deadline = None if self._timeout is None else self.deadline()
+            return _GONE
         try:
-            if deadline is not None and now >= deadline:
-                raise TimeoutError("RecordActivityTaskHeartbeat: waited past the deadline")
-            reply = await retry_transient(
-                self._record,
-                deadline=deadline,
-                backoff=Backoff(initial=0.05, maximum=self._retry_max),
-                what="RecordActivityTaskHeartbeat",
-            )
+            with anyio.fail_after(time_limit):
+                reply = await self._record()
         except Exception as error:
             if is_task_closed(error):
                 self._on_stop(StopReason.TASK_LOST, "SWF no longer knows the task")
-                return False
+                return _GONE
             self.beats_failed += 1
-            if deadline is not None and anyio.current_time() >= deadline:
+            if isinstance(error, TimeoutError):
+                error = TimeoutError(f"no answer within {time_limit:.3g} s; call abandoned")
+            self.last_error = error
+            if anyio.current_time() >= self.deadline():
                 self._on_stop(
                     StopReason.TASK_LOST, "no heartbeat acknowledged within the heartbeat timeout"
                 )
-                return False
-            # A heartbeat timeout of NONE, or an error that is not the task's end: keep
-            # trying at the regular pace.
-            self._log.warning("heartbeat failed", error=repr(error))
-            return True
+                return _GONE
+            return _FAILED
         self.beats_sent += 1
         self.last_acknowledged = now
+        self.last_error = None
         if reply.get("cancelRequested"):
             self._on_stop(StopReason.CANCEL_REQUESTED, "SWF requested cancellation")
-        return True
+        return _ACKNOWLEDGED
+
+
+class RepeatedWarnings:
+    """Logs a warning at most once per :data:`WARNING_PERIOD` for each (message, error).
+
+    An error that every heartbeat meets (expired credentials, a denied permission) would
+    otherwise write a line per call for every running activity.
+    """
+
+    def __init__(self, period: float = WARNING_PERIOD) -> None:
+        self.period = period
+        self._seen: dict[tuple[str, str], tuple[float, int]] = {}
+
+    def warn(self, log: FilteringBoundLogger, event: str, error: str, **fields: Any) -> None:
+        now = anyio.current_time()
+        key = (event, error)
+        last = self._seen.get(key)
+        if last is not None and now - last[0] < self.period:
+            self._seen[key] = (last[0], last[1] + 1)
+            return
+        if len(self._seen) >= _WARNING_KEYS_MAX:
+            self._seen.clear()
+        self._seen[key] = (now, 0)
+        if last is not None and last[1]:
+            fields["repeated"] = last[1]
+            fields["repeated_over_s"] = round(now - last[0], 1)
+        log.warning(event, error=error, **fields)
 
 
 class HeartbeatScheduler:
     """Beats for every heartbeater added, until it is removed or finds its task gone.
 
     Run :meth:`run` in a task for as long as heartbeaters may be added; it makes up to
-    ``max_in_flight`` calls at a time.
+    ``max_in_flight`` calls at a time, each the one whose heartbeat deadline is nearest.
     """
 
     def __init__(self, *, budget: HeartbeatBudget | None = None, max_in_flight: int = 64) -> None:
@@ -219,7 +310,9 @@ class HeartbeatScheduler:
             raise ValueError("max_in_flight must be at least 1")
         self.budget = budget
         self.max_in_flight = max_in_flight
+        self.warnings = RepeatedWarnings()
         self._due: list[tuple[float, int, Heartbeater]] = []
+        self._ready: list[tuple[float, int, Heartbeater]] = []
         self._sequence = itertools.count()
         self._send, self._receive = anyio.create_memory_object_stream[Heartbeater](math.inf)
         self._runners: TaskGroup | None = None
@@ -231,18 +324,23 @@ class HeartbeatScheduler:
 
     # -- membership ------------------------------------------------------------------------
 
-    def add(self, heartbeater: Heartbeater) -> None:
-        """Start beating for ``heartbeater``: first soon, then at its interval."""
+    def add(self, heartbeater: Heartbeater, *, started_at: float | None = None) -> None:
+        """Start beating for ``heartbeater``: first soon, then at its interval.
+
+        ``started_at`` (``anyio.current_time()``; default now) is when the poll brought the
+        task: SWF's heartbeat and start-to-close clocks run from about then.
+        """
         now = anyio.current_time()
+        start = now if started_at is None else min(started_at, now)
         start_to_close = heartbeater._context.info.start_to_close_timeout
         heartbeater.active = True
-        heartbeater.last_acknowledged = now
-        heartbeater._closes_at = None if start_to_close is None else now + start_to_close
+        heartbeater.last_acknowledged = start
+        heartbeater._closes_at = None if start_to_close is None else start + start_to_close
         self.running += 1
         if self.budget is not None:
             self.budget.join(heartbeater.heartbeat_timeout)
-        first = now + random.uniform(0.5, 1.0) * min(_FIRST_BEAT_MAX, heartbeater.interval)
-        self._plan(heartbeater, first)
+        early = min(_FIRST_BEAT_MAX, heartbeater.interval / 2)
+        self._plan(heartbeater, max(now, start + random.uniform(0.5, 1.0) * early))
 
     def remove(self, heartbeater: Heartbeater) -> None:
         """Stop beating for ``heartbeater``, cancelling a call in flight."""
@@ -280,29 +378,35 @@ class HeartbeatScheduler:
                 runners.cancel_scope.cancel()
 
     async def _schedule(self) -> None:
-        due, budget = self._due, self.budget
+        due, ready, budget = self._due, self._ready, self.budget
         while True:
             now = anyio.current_time()
             horizon = now + _TICK
             while due and due[0][0] <= horizon:
-                heartbeater = heapq.heappop(due)[2]
+                _, sequence, heartbeater = heapq.heappop(due)
                 if not heartbeater.active:
                     continue
                 if budget is None:
-                    self._dispatch(heartbeater)
+                    heapq.heappush(ready, (heartbeater.deadline(), sequence, heartbeater))
                 else:
                     budget.offer(heartbeater.deadline(), heartbeater)
             wake_at = due[0][0] if due else math.inf
-            if budget is not None:
+            if budget is None:
+                while ready and self._in_flight < self.max_in_flight:
+                    heartbeater = heapq.heappop(ready)[2]
+                    if heartbeater.active:
+                        self._dispatch(heartbeater, now)
+            else:
                 for _ in range(_BURST):
                     if self._in_flight >= self.max_in_flight:
                         break
                     taken = budget.take(now, _is_active)
                     if taken is None:
                         break
-                    self._dispatch(taken)
-                if budget.queued:
+                    self._dispatch(taken, now)
+                if budget.queued and self._in_flight < self.max_in_flight:
                     wake_at = min(wake_at, now + max(budget.wait_time(now), _TICK))
+            # With every runner busy, a runner that finishes wakes the loop.
             self._sleeping_until = wake_at
             if wake_at > now:
                 with anyio.move_on_after(wake_at - now):
@@ -310,15 +414,20 @@ class HeartbeatScheduler:
                 self._wake = anyio.Event()
             self._sleeping_until = math.inf
 
-    def _dispatch(self, heartbeater: Heartbeater) -> None:
-        """Hand a due beat to an idle runner (the stream wakes exactly one), starting
+    def _dispatch(self, heartbeater: Heartbeater, now: float) -> None:
+        """Hand a due call to an idle runner (the stream wakes exactly one), starting
         another runner when none is idle, up to ``max_in_flight``."""
+        if heartbeater._retries == 0:
+            heartbeater._cycle_started = now
         idle = self._receive.statistics().tasks_waiting_receive
         self._in_flight += 1
         self._send.send_nowait(heartbeater)
         if idle == 0 and self._runner_count < self.max_in_flight and self._runners is not None:
             self._runner_count += 1
             self._runners.start_soon(self._runner)
+
+    def _waiting(self) -> bool:
+        return bool(self._ready) or (self.budget is not None and self.budget.queued > 0)
 
     async def _runner(self) -> None:
         async for heartbeater in self._receive:
@@ -327,23 +436,61 @@ class HeartbeatScheduler:
                     await self._beat(heartbeater)
             finally:
                 self._in_flight -= 1
+                if self._waiting():
+                    self._wake.set()
 
     async def _beat(self, heartbeater: Heartbeater) -> None:
-        keep = False
+        result = _GONE
         with anyio.CancelScope() as scope:
             heartbeater._call_scope = scope
             try:
-                keep = await heartbeater.beat()
+                result = await heartbeater.attempt(call_timeout(heartbeater.interval))
             finally:
                 heartbeater._call_scope = None
         if not heartbeater.active:
             return
-        if keep:
+        if result == _ACKNOWLEDGED:
+            heartbeater._retries = 0
             self._plan(
                 heartbeater, heartbeater.last_acknowledged + self._next_interval(heartbeater)
             )
+        elif result == _FAILED:
+            self._plan(heartbeater, self._after_failure(heartbeater))
         else:
             self.remove(heartbeater)
+
+    def _after_failure(self, heartbeater: Heartbeater) -> float:
+        """When to try again after a failed call: a bounded, jittered retry, else the next
+        regular beat (one interval after the first attempt of this one), never later than
+        the deadline, where the attempt finds the task lost."""
+        now = anyio.current_time()
+        deadline = heartbeater.deadline()
+        if heartbeater._retries < RETRIES:
+            heartbeater._retries += 1
+            at = now + heartbeater.retry_delay()
+            what = "retrying"
+        else:
+            heartbeater._retries = 0
+            at = heartbeater._cycle_started + self._next_interval(heartbeater)
+            if at > deadline:
+                # The next regular beat would come too late: one last attempt that can
+                # still land before SWF's deadline, if there is time for one.
+                last_chance = deadline - _LOSS_MARGIN - call_timeout(heartbeater.interval)
+                if last_chance > now:
+                    at = last_chance
+            what = "next beat"
+        if at > deadline - _SHORTEST_CALL:
+            at = deadline  # the last attempt: SWF's answer, or its failure, settles it
+        error = heartbeater.last_error
+        self.warnings.warn(
+            heartbeater._log,
+            "heartbeat failed",
+            "unknown error" if error is None else describe_error(error),
+            then=what,
+            retry_in=round(at - now, 3),
+            acknowledged_ago=round(now - heartbeater.last_acknowledged, 3),
+        )
+        return at
 
 
 def _ignore_stop(reason: StopReason, why: str) -> None:

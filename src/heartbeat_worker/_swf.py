@@ -51,6 +51,7 @@ __all__ = [
     "SWFClient",
     "SWFConnection",
     "TaskClient",
+    "describe_error",
     "error_code",
     "is_task_closed",
     "is_transient",
@@ -184,13 +185,14 @@ async def retry_transient(
             get_logger().warning(
                 "swf call failed; retrying",
                 call=what,
-                error=_describe(error),
+                error=describe_error(error),
                 retry_in=round(delay, 3),
             )
             await anyio.sleep(delay)
 
 
-def _describe(error: BaseException) -> str:
+def describe_error(error: BaseException) -> str:
+    """The error in a few words for a log line: its type and SWF error code, or message."""
     code = error_code(error)
     return f"{type(error).__name__}({code})" if code else f"{type(error).__name__}: {error}"
 

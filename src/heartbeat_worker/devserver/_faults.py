@@ -7,7 +7,9 @@ failures, per operation, with a probability and for a window of time:
 ``throttle``
     refused with ``ThrottlingException`` (HTTP 400), as SWF answers a caller over its quota;
 ``error``
-    refused with ``InternalFailure`` (HTTP 500);
+    refused with ``InternalFailure`` (HTTP 500), or with HTTP 400 and the error ``code`` the
+    rule names (``ExpiredTokenException``, ``AccessDeniedException``...): an error that
+    is no one's fault but the caller's, and that retrying soon does not cure;
 ``latency``
     answered ``latency`` seconds late (the request is applied after the wait);
 ``drop``
@@ -49,8 +51,8 @@ _INTERNAL_FAILURE: Final = "com.amazon.coral.service#InternalFailure"
 
 SPEC_HELP: Final = (
     "inject a fault: KIND[,operation=OP[+OP...]][,probability=P][,after=S][,duration=S]"
-    "[,latency=S]; KIND is throttle, error, latency, drop or drop-reply (repeatable; see "
-    "docs/devserver.md)"
+    "[,latency=S][,code=ERROR]; KIND is throttle, error, latency, drop or drop-reply "
+    "(repeatable; see docs/devserver.md)"
 )
 
 
@@ -65,6 +67,8 @@ class Fault:
     starts: float
     ends: float | None
     latency: float = 0.0
+    code: str | None = None
+    """For an ``error`` rule: answer HTTP 400 with this error code instead of a 500."""
 
     def applies(self, operation: str, now: float) -> bool:
         if self.operations is not None and operation not in self.operations:
@@ -104,6 +108,7 @@ class Faults:
         after: float = 0.0,
         duration: float | None = None,
         latency: float = 0.0,
+        code: str | None = None,
     ) -> Fault:
         """Add a rule and return it (for :meth:`remove`).
 
@@ -111,6 +116,8 @@ class Faults:
         several, or None for all. ``probability``: of each matching request being hit.
         ``after``: seconds from now before the rule applies; ``duration``: seconds it then
         applies for (None: until removed). ``latency``: the delay of a ``latency`` rule.
+        ``code``: for an ``error`` rule, the error code of an HTTP 400 answer (such as
+        ``"ExpiredTokenException"``) instead of ``InternalFailure``.
         """
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; expected one of {FAULT_KINDS}")
@@ -123,6 +130,8 @@ class Faults:
                 raise ValueError("a latency fault needs latency > 0 (seconds)")
         elif latency:
             raise ValueError("latency only applies to latency faults")
+        if code is not None and (kind != "error" or not code.isidentifier()):
+            raise ValueError("code applies to error faults only, and must be an error code name")
         operations = None
         if operation is not None:
             names = frozenset([operation] if isinstance(operation, str) else operation)
@@ -138,6 +147,7 @@ class Faults:
             starts=starts,
             ends=None if duration is None else starts + duration,
             latency=latency,
+            code=code,
         )
         with self._lock:
             self._rules = (*self._rules, fault)
@@ -193,6 +203,8 @@ class Faults:
         self.injected[(operation, chosen.kind)] += 1
         if chosen.kind == "throttle":
             raise SWFError(_THROTTLING, "Rate exceeded", 400)
+        if chosen.kind == "error" and chosen.code is not None:
+            raise SWFError(chosen.code, "Error injected by a fault rule", 400)
         if chosen.kind == "error":
             raise SWFError(_INTERNAL_FAILURE, "Internal failure injected by a fault rule", 500)
         return "drop" if chosen.kind == "drop" else "drop-reply"
@@ -223,13 +235,14 @@ class FaultOptions(TypedDict, total=False):
     after: float
     duration: float
     latency: float
+    code: str
 
 
 def parse_fault_spec(spec: str) -> tuple[FaultKind, FaultOptions]:
     """``KIND[,key=value...]`` into the arguments of :meth:`Faults.add`.
 
     Keys: ``operation`` (``+`` between several names; ``*`` for all), ``probability``,
-    ``after``, ``duration``, ``latency``. For example
+    ``after``, ``duration``, ``latency``, ``code``. For example
     ``throttle,operation=RecordActivityTaskHeartbeat,probability=0.2`` or
     ``drop,operation=PollForActivityTask,after=30,duration=10``.
     """
@@ -245,6 +258,8 @@ def parse_fault_spec(spec: str) -> tuple[FaultKind, FaultOptions]:
         if key == "operation":
             if value != "*":
                 options["operation"] = value.split("+")
+        elif key == "code":
+            options["code"] = value
         elif key in ("probability", "after", "duration", "latency"):
             try:
                 number = float(value)
@@ -260,6 +275,7 @@ def parse_fault_spec(spec: str) -> tuple[FaultKind, FaultOptions]:
                 options["latency"] = number
         else:
             raise ValueError(
-                f"unknown key {key!r}; expected operation, probability, after, duration, latency"
+                f"unknown key {key!r}; expected operation, probability, after, duration, latency, "
+                "code"
             )
     return cast(FaultKind, kind), options
