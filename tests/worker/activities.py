@@ -75,6 +75,18 @@ def blocking_cancellable(_: Any = None) -> str:
 
 
 @activity(heartbeat_timeout=60, start_to_close_timeout=300)
+def cancelled_with_long_details(size: int) -> str:
+    """Answers a cancel request with details of ``size`` characters between two markers."""
+    event("long_details.started").set()
+    try:
+        while True:
+            time.sleep(0.02)
+            heartbeat({"phase": "working"})
+    except ActivityCancelled:
+        raise ActivityCancelled(details="HEAD" + "x" * size + "TAIL") from None
+
+
+@activity(heartbeat_timeout=60, start_to_close_timeout=300)
 def polite_blocking(_: Any = None) -> str:
     """A blocking loop that checks cancel_requested() and returns normally anyway."""
     while not cancel_requested():
