@@ -37,7 +37,7 @@ async def test_get_answers_the_status_page(dev_server: DevServer) -> None:
         ("SimpleWorkflowService.NoSuchThing", b"{}", 400, UNKNOWN_OPERATION),
         ("DynamoDB_20120810.ListTables", b"{}", 400, UNKNOWN_OPERATION),
         ("", b"{}", 400, UNKNOWN_OPERATION),
-        ("SimpleWorkflowService.TagResource", b"{}", 400, UNKNOWN_OPERATION),
+        ("SimpleWorkflowService.TagResource", b"{}", 400, VALIDATION),
     ],
 )
 async def test_bad_requests_get_swf_shaped_errors(

@@ -106,6 +106,8 @@ class ActivityTasks:
         optional(event, "control", attributes.get("control"))
         optional(event, "taskPriority", priority)
         scheduled_id = execution.record("ActivityTaskScheduled", event)
+        # The model: "the time when the last activity task was scheduled for this execution".
+        execution.latest_activity_task_timestamp = time.time()
         task = ActivityTask(
             execution=execution,
             activity_id=activity_id,
@@ -209,7 +211,6 @@ class ActivityTasks:
         attributes: Json = {"scheduledEventId": task.scheduled_event_id}
         optional(attributes, "identity", identity)
         task.started_event_id = execution.record("ActivityTaskStarted", attributes)
-        execution.latest_activity_task_timestamp = time.time()
         handle = task.handles.pop("SCHEDULE_TO_START", None)
         if handle is not None:
             handle.cancel()

@@ -13,7 +13,7 @@ import functools
 from typing import TYPE_CHECKING, Any, Final
 
 from ._model import VALIDATION_EXCEPTION, SWFError
-from ._paging import decode_page_token, encode_page_token
+from ._paging import decode_page_token, encode_page_token, query_key
 from ._state import DecisionTask, Execution, optional, parse_duration, unknown_task
 
 if TYPE_CHECKING:
@@ -131,7 +131,8 @@ class DecisionTasks:
                 decision.page_key = self.engine.new_token(16)
                 self.engine.decision_pages[decision.page_key] = decision
             next_offset = offset + size
-            result["nextPageToken"] = encode_page_token("decision", decision.page_key, next_offset)
+            bound = query_key(body, decision.page_key)
+            result["nextPageToken"] = encode_page_token("decision", bound, next_offset)
         return result
 
     async def poll(self, body: Json) -> Json:
@@ -140,7 +141,14 @@ class DecisionTasks:
         token = body.get("nextPageToken")
         if token:
             key, offset = decode_page_token(token, "decision")
-            decision = engine.decision_pages.get(key)
+            page_key = key.partition("#")[0]
+            if key != query_key(body, page_key):
+                raise SWFError(
+                    VALIDATION_EXCEPTION,
+                    "The nextPageToken was issued for another query: repeat the poll's members "
+                    "unchanged when asking for the next page",
+                )
+            decision = engine.decision_pages.get(page_key)
             if decision is None:
                 raise SWFError("UnknownResourceFault", "The decision task of this page is closed")
             return self._page(decision, body, offset)
@@ -215,6 +223,14 @@ class DecisionTasks:
             raise unknown_task()
         decisions: list[Json] = body.get("decisions") or []
         self._check(decisions)
+        for index, item in enumerate(decisions[:-1], start=1):
+            if item["decisionType"] in _CLOSE_DECISIONS:
+                # The documentation does not say; SWF refuses the whole answer (docs/devserver.md).
+                raise SWFError(
+                    VALIDATION_EXCEPTION,
+                    f"{item['decisionType']} at 'decisions.{index}.member' is not the last "
+                    "decision: a decision that closes the execution must be the last in the list",
+                )
         execution = decision.execution
         self.drop(decision)
         attributes: Json = {
@@ -235,8 +251,6 @@ class DecisionTasks:
         execution.decision_needed = False
         unhandled = needed
         for item in decisions:
-            if not execution.is_open:
-                break
             decision_type = item["decisionType"]
             attributes = item.get(_attributes_key(decision_type)) or {}
             if decision_type in _CLOSE_DECISIONS:

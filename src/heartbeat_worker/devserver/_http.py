@@ -7,6 +7,7 @@ server must see what it would see from SWF, never an HTML page or a traceback.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from typing import Any, Final
 
@@ -22,6 +23,7 @@ from ._model import (
     SWFError,
     validator_for,
 )
+from ._state import REGION
 from ._status_page import status_routes
 
 __all__ = ["ENGINE_KEY", "FAULTS_KEY", "build_app"]
@@ -30,6 +32,14 @@ _TARGET_PREFIX: Final = "SimpleWorkflowService."
 _CONTENT_TYPE: Final = "application/x-amz-json-1.0"
 _BODY_MAX: Final = 1024 * 1024  # SWF's request size limit
 _INTERNAL_FAILURE: Final = "com.amazon.coral.service#InternalFailure"
+NESTING_MAX: Final = 32
+"""Deepest nesting of objects and lists accepted in a request body. SWF's deepest input
+(a decision's attributes) nests five levels; anything far deeper is an attack or a bug, and
+the JSON decoder would recurse once per level."""
+# "Credential=AKID/20240101/eu-west-3/swf/aws4_request" in a SigV4 Authorization header.
+_CREDENTIAL_REGION: Final = re.compile(r"Credential=[^/,\s]+/[0-9]{8}/([a-z0-9-]+)/")
+_STRING: Final = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_BRACKET: Final = re.compile(rb"[\[\]{}]")
 
 ENGINE_KEY: Final = web.AppKey("engine", Engine)
 FAULTS_KEY: Final = web.AppKey("faults", Faults)
@@ -74,12 +84,11 @@ async def _call(request: web.Request) -> web.Response:
             return drop_connection(request)
         if request.content_length is not None and request.content_length > _BODY_MAX:
             raise SWFError(VALIDATION_EXCEPTION, "Request body exceeds the 1 MB limit", 413)
-        raw = await request.read()
-        try:
-            body = json.loads(raw) if raw else {}
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise SWFError(SERIALIZATION_EXCEPTION, f"Malformed JSON body: {exc}") from None
+        body = decode_body(await request.read())
         validate(body)
+        region = _CREDENTIAL_REGION.search(request.headers.get("Authorization", ""))
+        if region is not None:
+            REGION.set(region.group(1))
         if sync_handler is not None:
             result = sync_handler(body)
         else:
@@ -95,6 +104,36 @@ async def _call(request: web.Request) -> web.Response:
     if fault == "drop-reply":
         return drop_connection(request)
     return _answer(result)
+
+
+def _nesting(raw: bytes) -> int:
+    depth = deepest = 0
+    for bracket in _BRACKET.finditer(_STRING.sub(b"", raw)):
+        if bracket.group() in (b"[", b"{"):
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
+
+
+def decode_body(raw: bytes) -> Any:
+    """The request's JSON, or a ``SerializationException`` for a body that is not JSON or
+    nests deeper than :data:`NESTING_MAX`."""
+    if not raw:
+        return {}
+    # Counting brackets is one pass in C; the exact depth is worked out only for bodies with
+    # more brackets than the limit, which a heartbeat or a poll never has.
+    if raw.count(b"[") + raw.count(b"{") > NESTING_MAX and _nesting(raw) > NESTING_MAX:
+        raise SWFError(
+            SERIALIZATION_EXCEPTION,
+            f"The JSON body nests deeper than {NESTING_MAX} levels",
+        )
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        reason = "nests too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise SWFError(SERIALIZATION_EXCEPTION, f"Malformed JSON body: {reason}") from None
 
 
 def build_app(engine: Engine, faults: Faults | None = None) -> web.Application:

@@ -9,6 +9,7 @@ look-ups instead of a walk over the model.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -63,6 +64,42 @@ def model() -> ServiceModel:
     return botocore.session.get_session().get_service_model("swf")
 
 
+# The documentation of names and ids (domains, types, workflow and activity ids, task lists,
+# timers) forbids these; the model has no pattern for them, so the rule is read from the text.
+_FORBIDDEN_RULE: Final = "must not contain a <code>:</code>"
+_WHITESPACE_RULE: Final = "must not start or end with whitespace"
+_FORBIDDEN: Final = re.compile("[:/|\u0000-\u001f\u007f-\u009f]")
+
+
+def _name_problem(value: str, path: str, *, whitespace: bool) -> str | None:
+    if value == "arn":
+        found = "be the literal string 'arn'"
+    elif _FORBIDDEN.search(value):
+        found = "contain ':', '/', '|' or a control character"
+    elif whitespace and value != value.strip():
+        found = "start or end with whitespace"
+    else:
+        return None
+    return f"Value '{value[:64]}' at '{path}' failed to satisfy constraint: Member must not {found}"
+
+
+def _named(check: _Check, member: Shape, *, whitespace: bool) -> _Check:
+    """``check`` plus the naming rule; for a task list, the rule applies to its name."""
+    in_structure = member.type_name == "structure"
+
+    def check_name(value: Any, path: str, problems: list[str]) -> None:
+        check(value, path, problems)
+        name, where = value, path
+        if in_structure and isinstance(value, dict):
+            name, where = value.get("name"), f"{path}.name"
+        if isinstance(name, str):
+            problem = _name_problem(name, where, whitespace=whitespace)
+            if problem is not None:
+                problems.append(problem)
+
+    return check_name
+
+
 # A check appends human-readable problems to the list; a wrong JSON type raises at once, as a
 # wrong type is a serialization problem, not a constraint violation.
 _Check = Callable[[Any, str, list[str]], None]
@@ -103,6 +140,10 @@ def _compile(shape: Shape, cache: dict[str, _Check]) -> _Check:
         cache[shape.name] = check
         for name, member in shape.members.items():
             members[name] = _compile(member, cache)
+            documentation = member.documentation or ""
+            if _FORBIDDEN_RULE in documentation:
+                whitespace = _WHITESPACE_RULE in documentation
+                members[name] = _named(members[name], member, whitespace=whitespace)
         return check
     if kind == "list":
         assert isinstance(shape, ListShape)

@@ -6,13 +6,21 @@ reject a default the server itself accepted.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from ._model import VALIDATION_EXCEPTION, SWFError
 from ._paging import page
-from ._state import ActivityTypeRecord, Domain, WorkflowTypeRecord, parse_duration
+from ._state import (
+    ACCOUNT_ID,
+    REGION,
+    ActivityTypeRecord,
+    Domain,
+    WorkflowTypeRecord,
+    parse_duration,
+)
 
 __all__ = ["Registry"]
 
@@ -26,6 +34,13 @@ _ACTIVITY_DEFAULTS = (
     "defaultTaskScheduleToStartTimeout",
     "defaultTaskScheduleToCloseTimeout",
 )
+TAGS_MAX: Final = 50
+"""Tags per resource (a domain), SWF's quota."""
+_TAG_TEXT: Final = re.compile(r"[\w\s_.:/=+\-@]*")
+"""What the model allows in tags: letters, digits, whitespace and ``_ . : / = + - @``."""
+_RETENTION: Final = re.compile(r"[0-9]{1,2}", re.ASCII)
+_DOMAIN_ARN: Final = re.compile(r"arn:aws:swf:([a-z0-9-]+):([0-9]{12}):/domain/(.+)")
+
 _WORKFLOW_DEFAULTS = (
     "defaultTaskStartToCloseTimeout",
     "defaultExecutionStartToCloseTimeout",
@@ -39,9 +54,43 @@ _WORKFLOW_DEFAULTS = (
 def _configuration(body: Json, members: tuple[str, ...]) -> Json:
     configuration = {name: body[name] for name in members if body.get(name) is not None}
     for name, value in configuration.items():
-        if name.endswith("Timeout"):
-            parse_duration(value, name)
+        if not name.endswith("Timeout") or parse_duration(value, name) is not None:
+            continue
+        if name == "defaultExecutionStartToCloseTimeout":
+            # The one timeout SWF will not leave open: an execution lasts a year at most.
+            raise SWFError(
+                VALIDATION_EXCEPTION,
+                f"1 validation error detected: Value 'NONE' at '{name}' failed to satisfy "
+                "constraint: Member must be a number of seconds",
+            )
     return configuration
+
+
+def _checked_tags(tags: list[Json], path: str) -> dict[str, str]:
+    found: dict[str, str] = {}
+    problems = []
+    for index, tag in enumerate(tags, start=1):
+        for member in ("key", "value"):
+            text = tag.get(member) or ""
+            if _TAG_TEXT.fullmatch(text) is None:
+                problems.append(
+                    f"Value '{text[:64]}' at '{path}.{index}.member.{member}' failed to satisfy "
+                    "constraint: Member may only contain letters, digits, whitespace and "
+                    "_ . : / = + - @"
+                )
+        found[tag["key"]] = tag.get("value") or ""
+    if problems:
+        raise SWFError(
+            VALIDATION_EXCEPTION,
+            f"{len(problems)} validation error(s) detected: " + "; ".join(problems),
+        )
+    return found
+
+
+def _too_many_tags(count: int) -> SWFError:
+    return SWFError(
+        "TooManyTagsFault", f"A domain has at most {TAGS_MAX} tags; this would make {count}"
+    )
 
 
 def _type_label(kind: str, type_ref: Json) -> str:
@@ -73,6 +122,9 @@ class Registry:
             "DeprecateWorkflowType": self.deprecate_workflow_type,
             "UndeprecateWorkflowType": self.undeprecate_workflow_type,
             "DeleteWorkflowType": self.delete_workflow_type,
+            "TagResource": self.tag_resource,
+            "UntagResource": self.untag_resource,
+            "ListTagsForResource": self.list_tags_for_resource,
         }
 
     def domain(self, name: str) -> Domain:
@@ -92,16 +144,19 @@ class Registry:
     def register_domain(self, body: Json) -> Json:
         name = body["name"]
         retention = body["workflowExecutionRetentionPeriodInDays"]
-        if retention != "NONE" and not (retention.isdigit() and int(retention) <= 90):
+        if retention != "NONE" and not (_RETENTION.fullmatch(retention) and int(retention) <= 90):
             raise SWFError(
                 VALIDATION_EXCEPTION,
                 f"1 validation error detected: Value '{retention}' at "
                 "'workflowExecutionRetentionPeriodInDays' failed to satisfy constraint: "
                 "Member must be a number of days between 0 and 90",
             )
+        tags = _checked_tags(body.get("tags") or [], "tags")
+        if len(tags) > TAGS_MAX:
+            raise _too_many_tags(len(tags))
         if name in self.domains:
             raise SWFError("DomainAlreadyExistsFault", f"Domain already exists: {name}")
-        self.domains[name] = Domain(name, body.get("description"), retention)
+        self.domains[name] = Domain(name, body.get("description"), retention, tags=tags)
         return {}
 
     def describe_domain(self, body: Json) -> Json:
@@ -130,6 +185,38 @@ class Registry:
             raise SWFError("DomainAlreadyExistsFault", f"Domain is not deprecated: {domain.name}")
         domain.deprecated = False
         return {}
+
+    # Tags (SWF tags domains only)
+
+    def _tagged(self, arn: str) -> Domain:
+        found = _DOMAIN_ARN.fullmatch(arn)
+        domain = self.domains.get(found.group(3)) if found else None
+        if (
+            found is None
+            or domain is None
+            or found.group(1) != REGION.get()
+            or found.group(2) != ACCOUNT_ID
+        ):
+            raise SWFError("UnknownResourceFault", f"Unknown resource: {arn}")
+        return domain
+
+    def tag_resource(self, body: Json) -> Json:
+        domain = self._tagged(body["resourceArn"])
+        tags = {**domain.tags, **_checked_tags(body["tags"], "tags")}
+        if len(tags) > TAGS_MAX:
+            raise _too_many_tags(len(tags))
+        domain.tags = tags
+        return {}
+
+    def untag_resource(self, body: Json) -> Json:
+        domain = self._tagged(body["resourceArn"])
+        for key in body["tagKeys"]:
+            domain.tags.pop(key, None)
+        return {}
+
+    def list_tags_for_resource(self, body: Json) -> Json:
+        domain = self._tagged(body["resourceArn"])
+        return {"tags": [{"key": key, "value": value} for key, value in domain.tags.items()]}
 
     # Activity types
 

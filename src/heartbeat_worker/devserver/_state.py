@@ -9,12 +9,16 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final
 
 from ._model import VALIDATION_EXCEPTION, SWFError
 
 __all__ = [
+    "ACCOUNT_ID",
+    "DURATION_MAX",
+    "REGION",
     "ActivityTask",
     "ActivityTypeRecord",
     "DecisionTask",
@@ -22,6 +26,7 @@ __all__ = [
     "Execution",
     "Timer",
     "WorkflowTypeRecord",
+    "domain_arn",
     "optional",
     "parse_duration",
     "unknown_task",
@@ -29,14 +34,16 @@ __all__ = [
 
 Json = dict[str, Any]
 
-_DURATION: Final = re.compile(r"\d+(\.\d+)?")
+_DURATION: Final = re.compile(r"[0-9]+(\.[0-9]+)?", re.ASCII)
+DURATION_MAX: Final = 31_536_000
+"""One year in seconds: SWF's limit on every timeout, ``NONE`` included."""
 
 
 def parse_duration(value: str, path: str) -> float | None:
     """Seconds of an SWF duration string; None for ``NONE`` (no timeout).
 
-    SWF accepts whole seconds only; decimals are an extension of the dev server so that
-    tests can exercise timeouts in fractions of a second.
+    SWF accepts whole seconds (ASCII digits) up to one year; decimals are an extension of the
+    dev server so that tests can exercise timeouts in fractions of a second.
     """
     if value == "NONE":
         return None
@@ -46,7 +53,25 @@ def parse_duration(value: str, path: str) -> float | None:
             f"1 validation error detected: Value '{value}' at '{path}' failed to satisfy "
             "constraint: Member must be a number of seconds or NONE",
         )
-    return float(value)
+    seconds = float(value)
+    if seconds > DURATION_MAX:
+        raise SWFError(
+            VALIDATION_EXCEPTION,
+            f"1 validation error detected: Value '{value}' at '{path}' failed to satisfy "
+            f"constraint: Member must be at most {DURATION_MAX} seconds (one year)",
+        )
+    return seconds
+
+
+ACCOUNT_ID: Final = "000000000000"
+"""The account every resource of the dev server belongs to."""
+REGION: ContextVar[str] = ContextVar("heartbeat_worker_devserver_region", default="us-east-1")
+"""The region of the request being served, from its credential scope (``_http.py``)."""
+
+
+def domain_arn(name: str) -> str:
+    """The domain's ARN in the region the caller addressed, as SWF names it."""
+    return f"arn:aws:swf:{REGION.get()}:{ACCOUNT_ID}:/domain/{name}"
 
 
 def optional(target: Json, name: str, value: Any) -> None:
@@ -116,6 +141,7 @@ class Domain:
     description: str | None
     retention_days: str
     deprecated: bool = False
+    tags: dict[str, str] = field(default_factory=dict)
     activity_types: dict[tuple[str, str], ActivityTypeRecord] = field(default_factory=dict)
     workflow_types: dict[tuple[str, str], WorkflowTypeRecord] = field(default_factory=dict)
     # Every run, open or closed, in start order, by (workflowId, runId).
@@ -126,7 +152,7 @@ class Domain:
         info: Json = {
             "name": self.name,
             "status": "DEPRECATED" if self.deprecated else "REGISTERED",
-            "arn": f"arn:aws:swf:us-east-1:000000000000:/domain/{self.name}",
+            "arn": domain_arn(self.name),
         }
         if self.description is not None:
             info["description"] = self.description
