@@ -157,15 +157,11 @@ async def test_brackets_inside_strings_do_not_count_as_nesting(raw: Any) -> None
 
 async def test_latest_activity_task_timestamp_is_set_when_scheduled(swfkit: SWFKit) -> None:
     execution = await swfkit.start()
-    described = await swfkit.client.describe_workflow_execution(
-        domain=DOMAIN, execution=execution
-    )
+    described = await swfkit.client.describe_workflow_execution(domain=DOMAIN, execution=execution)
     assert "latestActivityTaskTimestamp" not in described
     await swfkit.schedule_activity("a1")
     scheduled = await swfkit.wait_for_event(execution, "ActivityTaskScheduled")
-    described = await swfkit.client.describe_workflow_execution(
-        domain=DOMAIN, execution=execution
-    )
+    described = await swfkit.client.describe_workflow_execution(domain=DOMAIN, execution=execution)
     stamp = described["latestActivityTaskTimestamp"].timestamp()
     assert stamp == pytest.approx(scheduled["eventTimestamp"].timestamp(), abs=0.01)
 
@@ -319,7 +315,10 @@ async def test_history_and_decision_page_tokens_are_bound_to_their_order(swfkit:
         [complete_workflow_decision("done"), schedule_activity_decision("late")],
         [
             complete_workflow_decision("done"),
-            {"decisionType": "FailWorkflowExecution", "failWorkflowExecutionDecisionAttributes": {}},
+            {
+                "decisionType": "FailWorkflowExecution",
+                "failWorkflowExecutionDecisionAttributes": {},
+            },
         ],
         [
             {
@@ -344,7 +343,5 @@ async def test_a_close_decision_must_be_the_last(swfkit: SWFKit, decisions: list
     await swfkit.client.respond_decision_task_completed(
         taskToken=task["taskToken"], decisions=[decisions[0]]
     )
-    described = await swfkit.client.describe_workflow_execution(
-        domain=DOMAIN, execution=execution
-    )
+    described = await swfkit.client.describe_workflow_execution(domain=DOMAIN, execution=execution)
     assert described["executionInfo"]["executionStatus"] == "CLOSED"

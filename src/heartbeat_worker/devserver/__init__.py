@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ._faults import Fault, FaultKind, Faults
 from ._server import DevServer, ThreadedDevServer
-from ._snapshot import ActivityTaskView, DomainView, ExecutionView, Snapshot
+from ._snapshot import ActivityTaskView, DomainView, ExecutionView, PollView, Snapshot
 
 __all__ = [
     "ActivityTaskView",
@@ -20,6 +20,7 @@ __all__ = [
     "Fault",
     "FaultKind",
     "Faults",
+    "PollView",
     "Snapshot",
     "ThreadedDevServer",
 ]

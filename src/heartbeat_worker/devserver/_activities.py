@@ -238,7 +238,10 @@ class ActivityTasks:
         domain = engine.registry.domain(body["domain"])
         queue = engine.activity_queue(domain.name, body["taskList"]["name"])
         result = await queue.get(
-            engine.poll_timeout, functools.partial(self._start, identity=body.get("identity"))
+            engine.poll_timeout,
+            functools.partial(self._start, identity=body.get("identity")),
+            engine.poll_alive(),
+            body.get("identity"),
         )
         if result is None:
             return {"startedEventId": 0}

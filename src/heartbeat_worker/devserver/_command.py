@@ -36,6 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="allow a non-loopback --host; the server has no authentication",
     )
     parser.add_argument(
+        "--keep-abandoned-polls",
+        action="store_true",
+        help="hand tasks to polls whose connection has closed, as SWF does (the task then "
+        "waits for its timeout); by default such polls are dropped",
+    )
+    parser.add_argument(
         "--fault", action="append", default=[], metavar="SPEC", dest="faults", help=SPEC_HELP
     )
 
@@ -65,7 +71,11 @@ def main(args: argparse.Namespace) -> int:
         print("heartbeat-worker dev-server: --poll-timeout must be positive", file=sys.stderr)
         return 2
     server = DevServer(
-        args.host, args.port, poll_timeout=args.poll_timeout, allow_remote=args.allow_remote
+        args.host,
+        args.port,
+        poll_timeout=args.poll_timeout,
+        allow_remote=args.allow_remote,
+        keep_abandoned_polls=args.keep_abandoned_polls,
     )
     for spec in args.faults:
         try:

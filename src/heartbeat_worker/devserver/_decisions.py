@@ -153,7 +153,12 @@ class DecisionTasks:
                 raise SWFError("UnknownResourceFault", "The decision task of this page is closed")
             return self._page(decision, body, offset)
         queue = engine.decision_queue(domain.name, body["taskList"]["name"])
-        result = await queue.get(engine.poll_timeout, functools.partial(self._start, body=body))
+        result = await queue.get(
+            engine.poll_timeout,
+            functools.partial(self._start, body=body),
+            engine.poll_alive(),
+            body.get("identity"),
+        )
         if result is None:
             return {"startedEventId": 0, "previousStartedEventId": 0}
         return result

@@ -21,7 +21,7 @@ from typing import Any
 from ._activities import ActivityTasks
 from ._decisions import DecisionTasks
 from ._executions import Executions
-from ._queue import TaskQueue
+from ._queue import POLL_CONNECTION_OPEN, TaskQueue
 from ._registry import Registry
 from ._state import ActivityTask, DecisionTask
 from ._timers import Timers
@@ -36,8 +36,9 @@ AsyncHandler = Callable[[Json], Awaitable[Json]]
 class Engine:
     """The whole emulated service; one instance per server."""
 
-    def __init__(self, poll_timeout: float) -> None:
+    def __init__(self, poll_timeout: float, *, keep_abandoned_polls: bool = False) -> None:
         self.poll_timeout = poll_timeout
+        self.keep_abandoned_polls = keep_abandoned_polls
         self.loop = asyncio.get_running_loop()
         self.registry = Registry()
         self.activity_queues: dict[tuple[str, str], TaskQueue[ActivityTask, Json]] = {}
@@ -74,6 +75,11 @@ class Engine:
             "PollForActivityTask": activities.poll,
             "PollForDecisionTask": decisions.poll,
         }
+
+    def poll_alive(self) -> Callable[[], bool] | None:
+        """The open-connection check of the poll being served, unless polls whose client has
+        gone are to be kept (SWF's behaviour) or the poll came from elsewhere than HTTP."""
+        return None if self.keep_abandoned_polls else POLL_CONNECTION_OPEN.get()
 
     def new_token(self, nbytes: int = 32) -> str:
         """A fresh task token (or page key): unguessable, since a token is a credential."""

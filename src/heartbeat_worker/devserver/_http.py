@@ -6,6 +6,7 @@ server must see what it would see from SWF, never an HTML page or a traceback.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import uuid
@@ -23,6 +24,7 @@ from ._model import (
     SWFError,
     validator_for,
 )
+from ._queue import POLL_CONNECTION_OPEN
 from ._state import REGION
 from ._status_page import status_routes
 
@@ -93,6 +95,7 @@ async def _call(request: web.Request) -> web.Response:
             result = sync_handler(body)
         else:
             assert async_handler is not None
+            POLL_CONNECTION_OPEN.set(functools.partial(_connection_open, request))
             result = await async_handler(body)
     except SWFError as exc:
         return _error(exc)
@@ -104,6 +107,11 @@ async def _call(request: web.Request) -> web.Response:
     if fault == "drop-reply":
         return drop_connection(request)
     return _answer(result)
+
+
+def _connection_open(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is not None and not transport.is_closing()
 
 
 def _nesting(raw: bytes) -> int:

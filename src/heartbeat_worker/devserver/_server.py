@@ -31,8 +31,12 @@ class DevServer:
     to give it a loop of its own (synchronous clients such as boto3 need that anyway).
 
     ``poll_timeout`` is how long a poll waits for a task before answering with an empty task
-    token (SWF: 60 seconds). Binding to a non-loopback ``host`` needs ``allow_remote=True``:
-    the server has no authentication at all.
+    token (SWF: 60 seconds). A poll whose HTTP connection has closed (its worker was killed
+    or restarted) is never handed a task; ``keep_abandoned_polls=True`` keeps SWF's
+    behaviour, which hands it one that then waits for its timeout.
+
+    Binding to a non-loopback ``host`` needs ``allow_remote=True``: the server has no
+    authentication at all.
 
     ``faults`` holds the fault rules (throttling, errors, latency, dropped connections) that
     make it fail on purpose; see :class:`~heartbeat_worker.devserver.Faults`. They may be set
@@ -46,6 +50,7 @@ class DevServer:
         *,
         poll_timeout: float = 60.0,
         allow_remote: bool = False,
+        keep_abandoned_polls: bool = False,
     ) -> None:
         if not allow_remote and not is_loopback(host):
             raise ValueError(
@@ -59,6 +64,7 @@ class DevServer:
         self.host = "127.0.0.1" if host == "localhost" else host
         self.port = port
         self.poll_timeout = poll_timeout
+        self.keep_abandoned_polls = keep_abandoned_polls
         self.faults = Faults()
         self._runner: web.AppRunner | None = None
         self._engine: Engine | None = None
@@ -75,9 +81,9 @@ class DevServer:
     async def start(self) -> None:
         if self._runner is not None:
             raise RuntimeError("the dev server is already running")
-        engine = Engine(self.poll_timeout)
-        # handler_cancellation stays off (aiohttp's default): a poll whose client went away
-        # must still be able to receive its task, as on SWF.
+        engine = Engine(self.poll_timeout, keep_abandoned_polls=self.keep_abandoned_polls)
+        # handler_cancellation stays off (aiohttp's default): with keep_abandoned_polls, a
+        # poll whose client went away must still be able to receive its task, as on SWF.
         runner = web.AppRunner(
             build_app(engine, self.faults),
             access_log=None,

@@ -16,7 +16,14 @@ from typing import Literal
 from .._logging import token_hash
 from ._engine import Engine
 
-__all__ = ["ActivityTaskView", "DomainView", "ExecutionView", "Snapshot", "take_snapshot"]
+__all__ = [
+    "ActivityTaskView",
+    "DomainView",
+    "ExecutionView",
+    "PollView",
+    "Snapshot",
+    "take_snapshot",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +91,18 @@ class ExecutionView:
 
 
 @dataclass(frozen=True, slots=True)
+class PollView:
+    """One long poll waiting for a task, its client connection still open."""
+
+    kind: Literal["activity", "decision"]
+    domain: str
+    task_list: str
+    identity: str | None
+    since: float
+    """Epoch seconds when the poll arrived."""
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     taken_at: float
     """Epoch seconds."""
@@ -94,6 +113,9 @@ class Snapshot:
     """The open executions, oldest first (at most ``limit`` of them, if one was given)."""
     open_activity_tasks: int = 0
     """Every open activity task, including those beyond ``limit``."""
+    polls: tuple[PollView, ...] = ()
+    """The polls waiting for a task, oldest first per task list (a poll whose connection has
+    closed is left out: it will never be handed a task unless ``keep_abandoned_polls``)."""
 
     def task(self, activity_id: str, workflow_id: str | None = None) -> ActivityTaskView | None:
         """The open task with this activity id (and workflow id, when given), if any."""
@@ -188,8 +210,19 @@ def take_snapshot(engine: Engine, limit: int | None = None) -> Snapshot:
                         schedule_to_start_left=_when_left(handles.get("SCHEDULE_TO_START"), now),
                     )
                 )
+    polls = [
+        PollView("activity", domain_name, task_list, identity, since)
+        for (domain_name, task_list), queue in engine.activity_queues.items()
+        for identity, since in queue.open_polls()
+    ]
+    polls += [
+        PollView("decision", domain_name, task_list, identity, since)
+        for (domain_name, task_list), queue in engine.decision_queues.items()
+        for identity, since in queue.open_polls()
+    ]
     return Snapshot(
         taken_at=time.time(),
+        polls=tuple(polls),
         open_executions=open_executions,
         activity_tasks=tuple(views),
         domains=tuple(domains),
