@@ -1,11 +1,13 @@
-"""RecordActivityTaskHeartbeat calls per second: the dev server against moto_server.
+"""RecordActivityTaskHeartbeat calls per second: the dev server, in memory and with a state
+file (``--state-file``), against moto_server.
 
-Both servers run as subprocesses on loopback and get the same load: the same raw client
+The servers run as subprocesses on loopback and get the same load: the same raw client
 (aiohttp posting SWF's JSON with the ``X-Amz-Target`` header, which costs far less CPU than a
 botocore call, so that the client is not what is measured), the same number of client
 processes and connections, each connection heartbeating its own started activity task.
 
     python benchmarks/devserver_heartbeats.py [--seconds 5] [--connections 32] [--clients 1]
+                                              [--no-moto]
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import re
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -47,7 +50,7 @@ def _free_port() -> int:
 
 
 @contextmanager
-def dev_server() -> Iterator[str]:
+def dev_server(state_file: Path | None = None) -> Iterator[str]:
     command = [
         sys.executable,
         "-m",
@@ -58,6 +61,8 @@ def dev_server() -> Iterator[str]:
         "--poll-timeout",
         "5",
     ]
+    if state_file is not None:
+        command += ["--state-file", str(state_file)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
@@ -239,6 +244,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--clients", type=int, default=1, help="client processes")
+    parser.add_argument("--no-moto", action="store_true", help="measure the dev server only")
     parser.add_argument("--client", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client:
@@ -251,11 +257,17 @@ def main() -> int:
     )
     with dev_server() as url:
         ours = measure(url, args.seconds, args.connections, args.clients)
-    print(f"  heartbeat-worker dev server: {ours:8.0f} calls/s")
+    print(f"  heartbeat-worker dev server, in memory:     {ours:8.0f} calls/s")
+    with tempfile.TemporaryDirectory() as directory:
+        with dev_server(Path(directory) / "state.sqlite") as url:
+            stored = measure(url, args.seconds, args.connections, args.clients)
+    print(f"  heartbeat-worker dev server, --state-file:  {stored:8.0f} calls/s")
+    if args.no_moto:
+        return 0
     with moto_server() as url:
         theirs = measure(url, args.seconds, args.connections, args.clients)
-    print(f"  moto_server:                 {theirs:8.0f} calls/s")
-    print(f"  ratio: {ours / theirs:.1f}x")
+    print(f"  moto_server:                                {theirs:8.0f} calls/s")
+    print(f"  ratio (in memory / moto): {ours / theirs:.1f}x")
     return 0
 
 

@@ -16,6 +16,7 @@ __all__ = [
     "LifespanError",
     "NotInActivityError",
     "SWFLimitError",
+    "StateFileError",
 ]
 
 
@@ -49,6 +50,11 @@ class SWFLimitError(HeartbeatWorkerError, ValueError):
         super().__init__(
             f"{field} is {actual} characters long; SWF allows at most {limit} characters"
         )
+
+
+class StateFileError(HeartbeatWorkerError, RuntimeError):
+    """The dev server's state file cannot be used: damaged, written by another format, or
+    in use by another server. The message names the file and what to do."""
 
 
 class NotInActivityError(HeartbeatWorkerError, RuntimeError):

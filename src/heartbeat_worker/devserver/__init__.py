@@ -8,6 +8,7 @@ polls, heartbeats, cancellation, the four activity timeouts) as SWF documents it
 
 from __future__ import annotations
 
+from .._errors import StateFileError
 from ._faults import Fault, FaultKind, Faults
 from ._server import DevServer, ThreadedDevServer
 from ._snapshot import ActivityTaskView, DomainView, ExecutionView, PollView, Snapshot
@@ -22,5 +23,6 @@ __all__ = [
     "Faults",
     "PollView",
     "Snapshot",
+    "StateFileError",
     "ThreadedDevServer",
 ]

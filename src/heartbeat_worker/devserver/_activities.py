@@ -121,6 +121,7 @@ class ActivityTasks:
             heartbeat=parse_duration(timeouts["heartbeatTimeout"], ""),
         )
         execution.activities[activity_id] = task
+        self.engine.task_changed(task)
         self._arm(task, "SCHEDULE_TO_START", task.schedule_to_start)
         self._arm(task, "SCHEDULE_TO_CLOSE", task.schedule_to_close)
         self.engine.activity_queue(execution.domain.name, task.task_list).put(task)
@@ -145,6 +146,7 @@ class ActivityTasks:
             {"decisionTaskCompletedEventId": completed_id, "activityId": activity_id},
         )
         task.cancel_requested_event_id = requested_id
+        self.engine.task_changed(task)
         if task.started_event_id:
             # The worker learns of it from its next heartbeat.
             return False
@@ -163,17 +165,17 @@ class ActivityTasks:
 
     def _arm(self, task: ActivityTask, timeout_type: str, seconds: float | None) -> None:
         if seconds is not None:
-            task.handles[timeout_type] = self.engine.loop.call_later(
+            task.handles[timeout_type] = self.engine.later(
                 seconds, self.timed_out, task, timeout_type
             )
 
-    def _heartbeat_due(self, task: ActivityTask) -> None:
+    def heartbeat_due(self, task: ActivityTask) -> None:
         if task.closed:
             return
         loop = self.engine.loop
         remaining = task.heartbeat_deadline - loop.time()
         if remaining > 0:
-            task.handles["HEARTBEAT"] = loop.call_later(remaining, self._heartbeat_due, task)
+            task.handles["HEARTBEAT"] = self.engine.later(remaining, self.heartbeat_due, task)
             return
         self.timed_out(task, "HEARTBEAT")
 
@@ -195,6 +197,7 @@ class ActivityTasks:
         """Close the task, whatever its state: its timers stop and its token stops working."""
         task.closed = True
         task.cancel_timers()
+        self.engine.task_changed(task)
         if task.token is not None:
             self.engine.activity_tokens.pop(task.token, None)
         else:
@@ -216,13 +219,12 @@ class ActivityTasks:
             handle.cancel()
         task.token = engine.new_token()
         engine.activity_tokens[task.token] = task
+        engine.task_changed(task)
         self._arm(task, "START_TO_CLOSE", task.start_to_close)
         if task.heartbeat is not None:
             # The heartbeat clock starts now.
             task.heartbeat_deadline = engine.loop.time() + task.heartbeat
-            task.handles["HEARTBEAT"] = engine.loop.call_later(
-                task.heartbeat, self._heartbeat_due, task
-            )
+            task.handles["HEARTBEAT"] = engine.later(task.heartbeat, self.heartbeat_due, task)
         result: Json = {
             "taskToken": task.token,
             "activityId": task.activity_id,
@@ -262,6 +264,9 @@ class ActivityTasks:
         task.last_heartbeat_at = time.time()
         if task.heartbeat is not None:
             task.heartbeat_deadline = self.engine.loop.time() + task.heartbeat
+        store = self.engine.store
+        if store is not None:
+            store.heartbeat(task)
         return {"cancelRequested": task.cancel_requested_event_id is not None}
 
     def _finish(self, body: Json, event_type: str, members: tuple[str, ...]) -> Json:

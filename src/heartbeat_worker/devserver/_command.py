@@ -7,6 +7,7 @@ import asyncio
 import signal
 import sys
 
+from .._errors import StateFileError
 from ._faults import SPEC_HELP, parse_fault_spec
 from ._server import DevServer, is_loopback
 
@@ -34,6 +35,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--allow-remote",
         action="store_true",
         help="allow a non-loopback --host; the server has no authentication",
+    )
+    parser.add_argument(
+        "--state-file",
+        metavar="PATH",
+        help="keep domains, types, executions, tasks and timers in this SQLite file, so that "
+        "they survive a restart (created if missing; default: in memory only)",
     )
     parser.add_argument(
         "--keep-abandoned-polls",
@@ -76,6 +83,7 @@ def main(args: argparse.Namespace) -> int:
         poll_timeout=args.poll_timeout,
         allow_remote=args.allow_remote,
         keep_abandoned_polls=args.keep_abandoned_polls,
+        state_file=args.state_file,
     )
     for spec in args.faults:
         try:
@@ -86,6 +94,9 @@ def main(args: argparse.Namespace) -> int:
             return 2
     try:
         asyncio.run(_serve(server))
+    except StateFileError as exc:
+        print(f"heartbeat-worker dev-server: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(f"heartbeat-worker dev-server: cannot listen: {exc}", file=sys.stderr)
         return 1

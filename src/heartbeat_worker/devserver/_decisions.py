@@ -105,7 +105,7 @@ class DecisionTasks:
         execution.decision_needed = False
         seconds = parse_duration(execution.task_start_to_close, "taskStartToCloseTimeout")
         if seconds is not None:
-            decision.handle = engine.loop.call_later(seconds, self.timed_out, decision)
+            decision.handle = engine.later(seconds, self.timed_out, decision)
         return self._page(decision, body, 0)
 
     def _page(self, decision: DecisionTask, body: Json, offset: int) -> Json:

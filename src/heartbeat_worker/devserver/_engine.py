@@ -14,16 +14,19 @@ Timeouts are ``loop.call_later`` timers, so they fire whether or not anyone call
 from __future__ import annotations
 
 import asyncio
+import functools
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Final
 
 from ._activities import ActivityTasks
 from ._decisions import DecisionTasks
 from ._executions import Executions
 from ._queue import POLL_CONNECTION_OPEN, TaskQueue
 from ._registry import Registry
-from ._state import ActivityTask, DecisionTask
+from ._restore import restore
+from ._state import ActivityTask, DecisionTask, Execution
+from ._store import Store
 from ._timers import Timers
 
 __all__ = ["Engine"]
@@ -32,13 +35,41 @@ Json = dict[str, Any]
 SyncHandler = Callable[[Json], Json]
 AsyncHandler = Callable[[Json], Awaitable[Json]]
 
+_REGISTRY_CHANGES: Final = frozenset(
+    {
+        "RegisterDomain",
+        "DeprecateDomain",
+        "UndeprecateDomain",
+        "RegisterActivityType",
+        "DeprecateActivityType",
+        "UndeprecateActivityType",
+        "DeleteActivityType",
+        "RegisterWorkflowType",
+        "DeprecateWorkflowType",
+        "UndeprecateWorkflowType",
+        "DeleteWorkflowType",
+        "TagResource",
+        "UntagResource",
+    }
+)
+
 
 class Engine:
     """The whole emulated service; one instance per server."""
 
-    def __init__(self, poll_timeout: float, *, keep_abandoned_polls: bool = False) -> None:
+    def __init__(
+        self,
+        poll_timeout: float,
+        *,
+        keep_abandoned_polls: bool = False,
+        store: Store | None = None,
+    ) -> None:
+        """``store``: the state file to restore from and write to; None keeps everything in
+        memory, and then nothing of the store costs anything."""
         self.poll_timeout = poll_timeout
         self.keep_abandoned_polls = keep_abandoned_polls
+        self.store = store
+        self.journal: set[Execution] | None = store.executions if store is not None else None
         self.loop = asyncio.get_running_loop()
         self.registry = Registry()
         self.activity_queues: dict[tuple[str, str], TaskQueue[ActivityTask, Json]] = {}
@@ -75,6 +106,48 @@ class Engine:
             "PollForActivityTask": activities.poll,
             "PollForDecisionTask": decisions.poll,
         }
+        if store is not None:
+            store.loop, store.registry = self.loop, self.registry
+            for name in _REGISTRY_CHANGES:
+                self.sync_handlers[name] = functools.partial(
+                    self._registry_change, self.sync_handlers[name]
+                )
+            try:
+                restore(self, store)
+            except BaseException:
+                self._stop_timers()
+                raise
+
+    # The state file
+
+    def _registry_change(self, handler: SyncHandler, body: Json) -> Json:
+        result = handler(body)
+        assert self.store is not None
+        self.store.registry_changed = True
+        return result
+
+    def task_changed(self, task: ActivityTask) -> None:
+        """``task`` changed: to be written with the next commit."""
+        if self.store is not None:
+            self.store.tasks.add(task)
+
+    def commit(self) -> None:
+        """Write what changed to the state file, if there is one: before an answer leaves."""
+        if self.store is not None:
+            self.store.commit()
+
+    def _fire(self, callback: Callable[..., None], *args: Any) -> None:
+        callback(*args)
+        if self.store is not None:
+            self.store.commit()
+
+    def later(self, delay: float, callback: Callable[..., None], *args: Any) -> asyncio.TimerHandle:
+        """``loop.call_later``, and what the callback changed is written to the state file."""
+        return self.loop.call_later(delay, self._fire, callback, *args)
+
+    def at(self, when: float, callback: Callable[..., None], *args: Any) -> asyncio.TimerHandle:
+        """``loop.call_at``, and what the callback changed is written to the state file."""
+        return self.loop.call_at(when, self._fire, callback, *args)
 
     def poll_alive(self) -> Callable[[], bool] | None:
         """The open-connection check of the poll being served, unless polls whose client has
@@ -87,11 +160,21 @@ class Engine:
 
     def close(self) -> None:
         """Answer the waiting polls and stop every timer, so that nothing fires after the
-        server is gone."""
+        server is gone; then write the last changes and close the state file."""
         for activity_queue in self.activity_queues.values():
             activity_queue.release()
         for decision_queue in self.decision_queues.values():
             decision_queue.release()
+        store = self.store
+        if store is not None:
+            # Written while the timers still say when they are due.
+            store.tasks |= store.heartbeats
+            store.commit()
+        self._stop_timers()
+        if store is not None:
+            store.close()
+
+    def _stop_timers(self) -> None:
         for domain in self.registry.domains.values():
             for execution in domain.open_executions.values():
                 if execution.handle is not None:

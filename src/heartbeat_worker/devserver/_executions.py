@@ -83,6 +83,7 @@ class Executions:
             child_policy=child_policy,
             tag_list=list(body.get("tagList") or ()),
             start_timestamp=time.time(),
+            journal=engine.journal,
         )
         attributes: Json = {
             "executionStartToCloseTimeout": execution_timeout,
@@ -99,7 +100,7 @@ class Executions:
         execution.record("WorkflowExecutionStarted", attributes)
         domain.open_executions[workflow_id] = execution
         domain.runs[(workflow_id, execution.run_id)] = execution
-        execution.handle = engine.loop.call_later(seconds, self.timed_out, execution)
+        execution.handle = engine.later(seconds, self.timed_out, execution)
         engine.decisions.schedule(execution)
         return {"runId": execution.run_id}
 

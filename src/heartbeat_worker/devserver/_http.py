@@ -97,6 +97,7 @@ async def _call(request: web.Request) -> web.Response:
             assert async_handler is not None
             POLL_CONNECTION_OPEN.set(functools.partial(_connection_open, request))
             result = await async_handler(body)
+        engine.commit()
     except SWFError as exc:
         return _error(exc)
     except web.HTTPRequestEntityTooLarge:

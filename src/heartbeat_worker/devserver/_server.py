@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
+from pathlib import Path
 from types import TracebackType
 from typing import Final, Self
 
@@ -14,6 +16,7 @@ from ._engine import Engine
 from ._faults import Faults
 from ._http import build_app
 from ._snapshot import Snapshot, take_snapshot
+from ._store import Store
 
 __all__ = ["DevServer", "ThreadedDevServer", "is_loopback"]
 
@@ -38,6 +41,11 @@ class DevServer:
     Binding to a non-loopback ``host`` needs ``allow_remote=True``: the server has no
     authentication at all.
 
+    ``state_file`` keeps the state in an SQLite file that survives a restart, or the process
+    being killed (see docs/devserver.md); :meth:`start` raises
+    :class:`~heartbeat_worker.devserver.StateFileError` for a file it cannot use. Without it, everything
+    is in memory.
+
     ``faults`` holds the fault rules (throttling, errors, latency, dropped connections) that
     make it fail on purpose; see :class:`~heartbeat_worker.devserver.Faults`. They may be set
     before or while it runs. :meth:`snapshot` shows the open activity tasks.
@@ -51,6 +59,7 @@ class DevServer:
         poll_timeout: float = 60.0,
         allow_remote: bool = False,
         keep_abandoned_polls: bool = False,
+        state_file: str | os.PathLike[str] | None = None,
     ) -> None:
         if not allow_remote and not is_loopback(host):
             raise ValueError(
@@ -65,6 +74,7 @@ class DevServer:
         self.port = port
         self.poll_timeout = poll_timeout
         self.keep_abandoned_polls = keep_abandoned_polls
+        self.state_file = Path(state_file) if state_file is not None else None
         self.faults = Faults()
         self._runner: web.AppRunner | None = None
         self._engine: Engine | None = None
@@ -81,7 +91,15 @@ class DevServer:
     async def start(self) -> None:
         if self._runner is not None:
             raise RuntimeError("the dev server is already running")
-        engine = Engine(self.poll_timeout, keep_abandoned_polls=self.keep_abandoned_polls)
+        store = Store(self.state_file) if self.state_file is not None else None
+        try:
+            engine = Engine(
+                self.poll_timeout, keep_abandoned_polls=self.keep_abandoned_polls, store=store
+            )
+        except BaseException:
+            if store is not None:
+                store.db.close()
+            raise
         # handler_cancellation stays off (aiohttp's default): with keep_abandoned_polls, a
         # poll whose client went away must still be able to receive its task, as on SWF.
         runner = web.AppRunner(
@@ -95,6 +113,7 @@ class DevServer:
             site = web.TCPSite(runner, self.host, self.port, backlog=1024)
             await site.start()
         except BaseException:
+            engine.close()
             await runner.cleanup()
             raise
         self._runner = runner

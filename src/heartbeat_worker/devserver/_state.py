@@ -233,6 +233,8 @@ class Execution:
     latest_activity_task_timestamp: float | None = None
     latest_execution_context: str | None = None
     handle: asyncio.TimerHandle | None = None
+    # The set of executions with changes to write to the state file; None without one.
+    journal: set[Execution] | None = None
 
     @property
     def is_open(self) -> bool:
@@ -247,6 +249,8 @@ class Execution:
         if key is None:
             key = _ATTRIBUTE_KEYS[event_type] = _attribute_key(event_type)
         event_id = len(self.events) + 1
+        if self.journal is not None:
+            self.journal.add(self)
         self.events.append(
             {
                 "eventTimestamp": time.time(),

@@ -46,7 +46,7 @@ class Timers:
         optional(event, "control", attributes.get("control"))
         started_id = execution.record("TimerStarted", event)
         seconds = parse_duration(fire_after, "startToFireTimeout") or 0.0
-        handle = self.engine.loop.call_later(seconds, self.fired, execution, timer_id, started_id)
+        handle = self.engine.later(seconds, self.fired, execution, timer_id, started_id)
         execution.timers[timer_id] = Timer(timer_id, started_id, handle)
         return False
 
