@@ -258,9 +258,11 @@ def main() -> int:
     with dev_server() as url:
         ours = measure(url, args.seconds, args.connections, args.clients)
     print(f"  heartbeat-worker dev server, in memory:     {ours:8.0f} calls/s")
-    with tempfile.TemporaryDirectory() as directory:
-        with dev_server(Path(directory) / "state.sqlite") as url:
-            stored = measure(url, args.seconds, args.connections, args.clients)
+    with (
+        tempfile.TemporaryDirectory() as directory,
+        dev_server(Path(directory) / "state.sqlite") as url,
+    ):
+        stored = measure(url, args.seconds, args.connections, args.clients)
     print(f"  heartbeat-worker dev server, --state-file:  {stored:8.0f} calls/s")
     if args.no_moto:
         return 0

@@ -43,8 +43,8 @@ class DevServer:
 
     ``state_file`` keeps the state in an SQLite file that survives a restart, or the process
     being killed (see docs/devserver.md); :meth:`start` raises
-    :class:`~heartbeat_worker.devserver.StateFileError` for a file it cannot use. Without it, everything
-    is in memory.
+    :class:`~heartbeat_worker.devserver.StateFileError` for a file it cannot use. Without
+    it, everything is in memory.
 
     ``faults`` holds the fault rules (throttling, errors, latency, dropped connections) that
     make it fail on purpose; see :class:`~heartbeat_worker.devserver.Faults`. They may be set
