@@ -93,6 +93,35 @@ async def control(figures: Figures) -> None:
             os._exit(0)
 
 
+def observability(args: argparse.Namespace) -> dict[str, Any]:
+    """``--metrics``: Prometheus metrics served on a free port; ``--tracing``: a span per
+    task through the OpenTelemetry SDK, exported in batches to an exporter that drops them
+    (the cost of making and handing over the spans, not of a collector's network)."""
+    options: dict[str, Any] = {}
+    if args.metrics:
+        from heartbeat_worker.metrics import Metrics
+
+        options["metrics"] = Metrics(port=0)
+    if args.tracing:
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import (
+            BatchSpanProcessor,
+            SpanExporter,
+            SpanExportResult,
+        )
+
+        from heartbeat_worker.tracing import TracingInterceptor
+
+        class Dropping(SpanExporter):
+            def export(self, spans: Any) -> SpanExportResult:
+                return SpanExportResult.SUCCESS
+
+        provider = TracerProvider()
+        provider.add_span_processor(BatchSpanProcessor(Dropping()))
+        options["interceptors"] = [TracingInterceptor(tracer_provider=provider)]
+    return options
+
+
 async def run_worker(args: argparse.Namespace, figures: Figures) -> None:
     level = getattr(logging, args.log_level.upper())
     configure_logging(args.log_format, level, stream=DEVNULL)
@@ -115,6 +144,7 @@ async def run_worker(args: argparse.Namespace, figures: Figures) -> None:
         pollers=args.pollers or args.concurrency,
         max_heartbeats_per_second=args.budget,
         graceful_shutdown_timeout=0,
+        **observability(args),
     )
 
     def counters() -> dict[str, int]:
@@ -246,6 +276,8 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--exit-after", type=int, default=0)
     parser.add_argument("--log-level", default="info")
     parser.add_argument("--log-format", default="auto", choices=("auto", "console", "json"))
+    parser.add_argument("--metrics", action="store_true", help="worker: Prometheus metrics on")
+    parser.add_argument("--tracing", action="store_true", help="worker: OpenTelemetry spans on")
     parser.add_argument(
         "--worker-user-agent",
         action="store_true",

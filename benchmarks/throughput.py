@@ -58,6 +58,8 @@ SIMPLEFLOW_MODULE = "def noop(*args, **kwargs):\n    return None\n"
 DEFAULT_VENV = Path(tempfile.gettempdir()) / "heartbeat-worker-bench-simpleflow"
 ROWS = {  # the name of a row: the child's mode and extra arguments
     "heartbeat-worker Worker": ["worker"],
+    "Worker, metrics on": ["worker", "--metrics"],
+    "Worker, metrics and tracing on": ["worker", "--metrics", "--tracing"],
     "raw aiobotocore loop": ["raw-throughput"],
     "raw loop, worker's User-Agent": ["raw-throughput", "--worker-user-agent"],
 }
@@ -285,6 +287,11 @@ async def main(args: argparse.Namespace) -> int:
         f"goals: rate >= 0.9x raw: {'met' if rate_ok else 'MISSED'}; "
         f"CPU/task <= 1.2x raw: {'met' if cpu_ok else 'MISSED'}"
     )
+    for row in ("Worker, metrics on", "Worker, metrics and tracing on"):
+        ratio = bests[row]["cpu_ms_per_task"] / ours["cpu_ms_per_task"]
+        verdict = "met" if ratio <= 1.05 else "MISSED"
+        goal = "" if "tracing" in row else f" (goal <= 1.05x: {verdict})"
+        print(f"{row}: CPU/task {ratio:.3f}x the Worker without them{goal}")
     all_done = all(r["completed"] == args.tasks for rs in results.values() for r in rs)
     return 0 if all_done else 1
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from ._definition import Activity
 from ._errors import ConfigurationError
+from ._lifespan import LIFESPAN_MARK
 from ._worker import Worker
 
-__all__ = ["load_target"]
+__all__ = ["find_lifespan", "load_target"]
 
 
 def load_target(target: str) -> list[Activity[..., Any]] | Worker:
@@ -51,3 +53,17 @@ def load_target(target: str) -> list[Activity[..., Any]] | Worker:
     raise ConfigurationError(
         f"{target!r} is neither an activity, a list of activities, nor a Worker"
     )
+
+
+def find_lifespan(target: str) -> Callable[[], Any] | None:
+    """The module-level ``@heartbeat_worker.lifespan`` function of ``target``'s module, if
+    it has one (after :func:`load_target` imported it); two of them are an error."""
+    module = sys.modules.get(target.partition(":")[0])
+    found = [
+        value
+        for value in vars(module or object()).values()
+        if callable(value) and getattr(value, LIFESPAN_MARK, False)
+    ]
+    if len(found) > 1:
+        raise ConfigurationError(f"{target!r} defines more than one @heartbeat_worker.lifespan")
+    return found[0] if found else None

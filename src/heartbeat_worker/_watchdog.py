@@ -10,6 +10,7 @@ responsible, and logs a warning that says how to fix it.
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 import time
@@ -38,6 +39,26 @@ class LoopWatchdog:
         self._last_tick = time.monotonic()
         self._stop = threading.Event()
         self.warnings = 0
+        self.last_blocked_at = -math.inf
+        """When the monitor last saw the loop blocked past the threshold (monotonic)."""
+        self.longest_block = 0.0
+        """The longest stall the monitor saw past the threshold, in seconds."""
+        self._recent_block = 0.0
+        self.lag_observer: Callable[[float], None] | None = None
+        """Called on the loop at each tick with how late it woke (seconds): for metrics."""
+
+    def blocked_within(self, seconds: float) -> float | None:
+        """The stall seen if the loop is blocked past the threshold now or was within the
+        last ``seconds``; None if not. For health checks, which run on the loop and so are
+        served only once a block is over."""
+        now = time.monotonic()
+        stalled = now - self._last_tick
+        threshold = self._threshold()
+        if threshold is not None and stalled >= max(threshold, _TICK * 3):
+            return stalled
+        if now - self.last_blocked_at <= seconds:
+            return self._recent_block
+        return None
 
     async def run(self) -> None:
         """Refresh the timestamp from the loop while a thread checks it; until cancelled."""
@@ -48,7 +69,11 @@ class LoopWatchdog:
         monitor.start()
         try:
             while True:
-                self._last_tick = time.monotonic()
+                now = time.monotonic()
+                observer = self.lag_observer
+                if observer is not None:
+                    observer(max(0.0, now - self._last_tick - _TICK))
+                self._last_tick = now
                 await anyio.sleep(_TICK)
         finally:
             self._stop.set()
@@ -61,7 +86,12 @@ class LoopWatchdog:
                 warned = False
                 continue
             threshold = self._threshold()
-            if warned or threshold is None or stalled < threshold:
+            if threshold is None or stalled < threshold:
+                continue
+            self._recent_block = stalled
+            self.longest_block = max(self.longest_block, stalled)
+            self.last_blocked_at = time.monotonic()
+            if warned:
                 continue
             warned = True
             self.warnings += 1

@@ -22,7 +22,7 @@ import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
 from types import CodeType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import anyio
 from aiobotocore.session import AioSession
@@ -47,6 +47,9 @@ from ._registration import register
 from ._swf import POLL_READ_TIMEOUT, Backoff, SWFConnection, is_transient, open_connection
 from ._timeouts import ResolveMode, TimeoutResolver
 from ._watchdog import LoopWatchdog
+
+if TYPE_CHECKING:
+    from .metrics import Metrics
 
 __all__ = ["Worker"]
 
@@ -86,6 +89,7 @@ class Worker:
         poll_read_timeout: float = POLL_READ_TIMEOUT,
         interceptors: Iterable[Interceptor] = (),
         lifespan: LifespanFactory | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.domain = domain
         self.task_list = task_list
@@ -118,7 +122,11 @@ class Worker:
         self.register_types = register_types
         self.poll_read_timeout = poll_read_timeout
         self.lifespan = None if lifespan is None else to_factory(lifespan)
-        self._interceptor = build_chain(interceptors)
+        self.metrics = metrics
+        links = list(interceptors)
+        if metrics is not None:
+            links.append(metrics.interceptor())  # innermost: it times the steps themselves
+        self._interceptor = build_chain(links)
         self._started = False
         self._settings = ExecutionSettings(
             domain=domain,
@@ -241,6 +249,8 @@ class Worker:
             async with anyio.create_task_group() as services:
                 services.start_soon(watchdog.run)
                 services.start_soon(self._heartbeats.run)
+                if self.metrics is not None:
+                    await services.start(self.metrics.serve, self, watchdog)
                 # The slots, and the helpers their tasks start; the hard deadline cancels all.
                 async with anyio.create_task_group() as tasks:
                     for index in range(self.max_concurrency):

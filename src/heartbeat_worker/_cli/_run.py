@@ -17,9 +17,9 @@ from typing import Any
 
 import anyio
 
-from .._errors import ConfigurationError
+from .._errors import ConfigurationError, LifespanError
 from .._heartbeater import DEFAULT_HEARTBEAT_FRACTION
-from .._loader import load_target
+from .._loader import find_lifespan, load_target
 from .._logging import get_logger
 from .._worker import Worker
 from ._options import add_connection_arguments, add_logging_arguments, apply_logging_arguments
@@ -67,12 +67,43 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     tuning.add_argument("--graceful-shutdown-timeout", type=float, default=20.0, metavar="S")
     tuning.add_argument("--cancel-grace-period", type=float, default=3.0, metavar="S")
     tuning.add_argument("--identity", help="identity reported to SWF (default: host:pid)")
+    operations = parser.add_argument_group("operations")
+    operations.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve /metrics, /healthz and /readyz on PORT (needs heartbeat-worker[metrics])",
+    )
+    operations.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        metavar="HOST",
+        help="address to serve them on (default 127.0.0.1; 0.0.0.0 for a pod's probes)",
+    )
     add_logging_arguments(parser)
+
+
+def build_metrics(args: argparse.Namespace) -> Any:
+    if args.metrics_port is None:
+        return None
+    try:
+        from ..metrics import Metrics
+    except ImportError as error:
+        raise ConfigurationError(
+            f"--metrics-port needs prometheus-client ({error}); "
+            "install it with: pip install 'heartbeat-worker[metrics]'"
+        ) from None
+    return Metrics(port=args.metrics_port, host=args.metrics_host)
 
 
 def build_worker(args: argparse.Namespace) -> Worker:
     loaded = load_target(args.target)
     if isinstance(loaded, Worker):
+        if args.metrics_port is not None:
+            raise ConfigurationError(
+                "--metrics-port applies to a module's activities; give the configured Worker "
+                "metrics=Metrics(port=...) instead"
+            )
         return loaded
     if not args.domain or not args.task_list:
         raise ConfigurationError("--domain and --task-list are required for this TARGET")
@@ -91,6 +122,8 @@ def build_worker(args: argparse.Namespace) -> Worker:
         resolve_timeouts=args.resolve_timeouts,
         max_heartbeats_per_second=args.max_heartbeats_per_second,
         register_types=args.register,
+        lifespan=find_lifespan(args.target),
+        metrics=build_metrics(args),
     )
 
 
@@ -123,7 +156,14 @@ def main(args: argparse.Namespace) -> int:
     except ConfigurationError as error:
         print(f"heartbeat-worker run: {error}", file=sys.stderr)
         return 2
-    anyio.run(serve, worker)
+    try:
+        anyio.run(serve, worker)
+    except BaseException as error:
+        failed = _lifespan_error(error)
+        if failed is None:
+            raise
+        print(f"heartbeat-worker run: {failed}", file=sys.stderr)
+        return 3
     code = 1 if worker.tasks_left_at_deadline else 0
     stuck = [t for t in threading.enumerate() if t is not threading.main_thread() and t.is_alive()]
     if any(not t.daemon for t in stuck):
@@ -131,6 +171,18 @@ def main(args: argparse.Namespace) -> int:
         get_logger().warning("exiting without waiting for abandoned activity threads")
         _exit_now(code)
     return code
+
+
+def _lifespan_error(error: BaseException) -> LifespanError | None:
+    """The LifespanError in ``error``, which the signal watcher's task group may wrap."""
+    if isinstance(error, LifespanError):
+        return error
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            found = _lifespan_error(inner)
+            if found is not None:
+                return found
+    return None
 
 
 def _exit_now(code: int) -> Any:
