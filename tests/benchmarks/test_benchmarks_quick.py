@@ -19,6 +19,7 @@ SCRIPTS = [
     "budget.py",
     "cancellation_latency.py",
     "heartbeat_scale.py",
+    "observability_cost.py",
     "startup.py",
     "throughput.py",
 ]
