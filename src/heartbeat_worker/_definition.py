@@ -10,11 +10,15 @@ import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, ParamSpec, TypeVar, overload
+from typing import Any, Generic, Literal, ParamSpec, TypeVar, overload
 
 from ._errors import ConfigurationError
 
-__all__ = ["Activity", "ActivityType", "activity", "format_timeout"]
+__all__ = ["Activity", "ActivityType", "Executor", "activity", "format_timeout"]
+
+Executor = Literal["async", "thread", "process"]
+"""Where an activity runs: on the event loop (``async def``), in a worker thread, or in a
+child process of the worker's process pool (a blocking ``def`` only)."""
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -90,10 +94,16 @@ class Activity(Generic[P, R]):
     sees ``etl(rows=10)`` on a decorated function the same as on the original.
     """
 
-    def __init__(self, function: Callable[P, R], activity_type: ActivityType) -> None:
+    def __init__(
+        self,
+        function: Callable[P, R],
+        activity_type: ActivityType,
+        executor: Literal["thread", "process"] | None = None,
+    ) -> None:
         self.function = function
         self.activity_type = activity_type
         self.is_coroutine = inspect.iscoroutinefunction(function)
+        self.executor: Executor = _executor(function, self.is_coroutine, executor)
         self.signature = inspect.signature(function)
         functools.update_wrapper(self, function)
 
@@ -101,11 +111,30 @@ class Activity(Generic[P, R]):
         return self.function(*args, **kwargs)
 
     def __repr__(self) -> str:
-        kind = "async" if self.is_coroutine else "sync"
         return (
             f"<Activity {self.activity_type.name} v{self.activity_type.version} "
-            f"({kind}) {self.function.__module__}.{self.function.__qualname__}>"
+            f"({self.executor}) {self.function.__module__}.{self.function.__qualname__}>"
         )
+
+
+def _executor(
+    function: Callable[..., Any], is_coroutine: bool, chosen: Literal["thread", "process"] | None
+) -> Executor:
+    if chosen not in (None, "thread", "process"):
+        raise ConfigurationError(f"executor must be 'thread' or 'process', not {chosen!r}")
+    if is_coroutine:
+        if chosen is not None:
+            raise ConfigurationError(
+                f"executor={chosen!r} is for a blocking def; {function.__qualname__} is an "
+                "async def, which runs on the event loop"
+            )
+        return "async"
+    if chosen == "process" and "<locals>" in function.__qualname__:
+        raise ConfigurationError(
+            f"{function.__qualname__} is defined inside a function; a process activity must "
+            "be defined at module level, so that its child process can import it"
+        )
+    return chosen or "thread"
 
 
 @overload
@@ -123,6 +152,7 @@ def activity(
     schedule_to_start_timeout: float | None = None,
     schedule_to_close_timeout: float | None = None,
     description: str | None = None,
+    executor: Literal["thread", "process"] | None = None,
 ) -> Callable[[Callable[P, R]], Activity[P, R]]: ...
 
 
@@ -138,6 +168,7 @@ def activity(
     schedule_to_start_timeout: float | None = None,
     schedule_to_close_timeout: float | None = None,
     description: str | None = None,
+    executor: Literal["thread", "process"] | None = None,
 ) -> Activity[P, R] | Callable[[Callable[P, R]], Activity[P, R]]:
     """Declare a function (``async def`` or blocking ``def``) as an SWF activity.
 
@@ -145,6 +176,12 @@ def activity(
     with the activity type, in seconds (``None`` registers ``NONE``); a decider may override
     them when it schedules a task, which is why the worker resolves the timeout in force
     for every task rather than trusting these values (see ``Worker(resolve_timeouts=...)``).
+
+    ``executor`` chooses where a blocking ``def`` runs: ``"thread"`` (the default) or
+    ``"process"``, a child process of the worker's pool (``Worker(max_processes=...)``), for
+    CPU-bound work that should use more than one core and be stoppable for real. A process
+    activity must be defined at module level; its input, result and ``heartbeat()`` details
+    cross to the child as JSON.
     """
 
     def decorate(target: Callable[P, R]) -> Activity[P, R]:
@@ -162,7 +199,7 @@ def activity(
             schedule_to_close_timeout=schedule_to_close_timeout,
             description=description,
         )
-        return Activity(target, activity_type)
+        return Activity(target, activity_type, executor)
 
     if function is not None:
         return decorate(function)

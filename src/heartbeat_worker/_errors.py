@@ -11,10 +11,12 @@ from typing import Any
 
 __all__ = [
     "ActivityCancelled",
+    "ActivityProcessError",
     "ConfigurationError",
     "HeartbeatWorkerError",
     "LifespanError",
     "NotInActivityError",
+    "ProcessPoolError",
     "SWFLimitError",
     "StateFileError",
 ]
@@ -73,3 +75,22 @@ class ActivityCancelled(HeartbeatWorkerError):
     def __init__(self, message: str = "activity cancelled", *, details: Any = None) -> None:
         super().__init__(message)
         self.details = details
+
+
+class ActivityProcessError(HeartbeatWorkerError):
+    """A process activity failed in its child process, or the child died running it.
+
+    The exception itself stayed in the child; what crossed is its description, sent as the
+    task's failure: ``reason`` (``"ValueError: message"``, or how the child died, such as
+    ``"activity process 4242 was killed by SIGSEGV"``) and ``details`` (the traceback text,
+    None for a dead child). Interceptors of the activity call see this exception.
+    """
+
+    def __init__(self, reason: str, details: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.details = details
+
+
+class ProcessPoolError(HeartbeatWorkerError, RuntimeError):
+    """The worker could not start the child processes of its process activities."""

@@ -24,7 +24,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.to_thread
@@ -35,7 +35,7 @@ from ._checkpoint import unwrap_input
 from ._codec import InputError, bind_input, encode_result
 from ._context import ActivityContext, ActivityInfo, StopReason, bind
 from ._definition import Activity
-from ._errors import ActivityCancelled, SWFLimitError
+from ._errors import ActivityCancelled, ActivityProcessError, SWFLimitError
 from ._heartbeater import Heartbeater, HeartbeatScheduler, heartbeat_interval
 from ._interceptor import (
     AnswerInput,
@@ -48,6 +48,9 @@ from ._limits import DATA_MAX, FAILURE_REASON_MAX, cut_end, cut_start
 from ._logging import get_logger, token_hash
 from ._swf import Backoff, TaskClient, is_task_closed, retry_transient
 from ._timeouts import TaskTimeouts, TimeoutSource
+
+if TYPE_CHECKING:
+    from ._process_pool import ProcessPool
 
 __all__ = ["ExecutionSettings", "Outcome", "OutcomeKind", "TaskExecution"]
 
@@ -129,6 +132,7 @@ class TaskExecution:
         heartbeats: HeartbeatScheduler,
         helpers: TaskGroup,
         interceptor: Interceptor | None = None,
+        processes: ProcessPool | None = None,
     ) -> None:
         self._task = task
         self._activity = activity
@@ -138,6 +142,7 @@ class TaskExecution:
         self._thread_limiter = thread_limiter
         self._heartbeats = heartbeats
         self._helpers = helpers
+        self._processes = processes
         self._token: str = task["taskToken"]
         self._token_hash = token_hash(self._token)
         activity_type = task["activityType"]
@@ -258,6 +263,8 @@ class TaskExecution:
         log("stopping activity", reason=reason.value, why=why)
         if self.runs_on_loop:
             self._activity_scope.cancel()
+        elif self._processes is not None:
+            self._processes.stop(context)  # a child's flag; the grace timer ends the child
 
     # -- running ---------------------------------------------------------------------------
 
@@ -303,6 +310,8 @@ class TaskExecution:
             if context.stop_reason is None:
                 return Outcome.from_exception(cancelled)  # not asked to: SWF wants fail
             return self._stopped_outcome(details=cancelled.details)
+        except ActivityProcessError as error:
+            return Outcome.failed(error.reason, error.details)
         except Exception as error:
             return Outcome.from_exception(error)
 
@@ -311,6 +320,12 @@ class TaskExecution:
     ) -> Any:
         if activity.is_coroutine:
             return await activity.function(*args, **kwargs)
+        if activity.executor == "process":
+            # The child decodes the task's input itself, by the same codec.
+            assert self._processes is not None
+            assert self.context is not None
+            raw_input = unwrap_input(self._task.get("input"))[0]
+            return await self._processes.run(activity, raw_input, self.context)
         return await anyio.to_thread.run_sync(
             functools.partial(activity.function, *args, **kwargs),
             abandon_on_cancel=True,

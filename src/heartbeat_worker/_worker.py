@@ -22,7 +22,7 @@ import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
 from types import CodeType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 import anyio
 from aiobotocore.session import AioSession
@@ -49,6 +49,7 @@ from ._timeouts import ResolveMode, TimeoutResolver
 from ._watchdog import LoopWatchdog
 
 if TYPE_CHECKING:
+    from ._process_pool import ProcessPool
     from .metrics import Metrics
 
 __all__ = ["Worker"]
@@ -90,6 +91,8 @@ class Worker:
         interceptors: Iterable[Interceptor] = (),
         lifespan: LifespanFactory | None = None,
         metrics: Metrics | None = None,
+        max_processes: int | None = None,
+        process_start_method: Literal["spawn", "forkserver"] = "spawn",
     ) -> None:
         self.domain = domain
         self.task_list = task_list
@@ -110,6 +113,13 @@ class Worker:
             raise ConfigurationError("heartbeat_fraction must be between 0 and 1")
         if resolve_timeouts not in ("registered", "history"):
             raise ConfigurationError("resolve_timeouts must be 'registered' or 'history'")
+        if max_processes is not None and max_processes < 1:
+            raise ConfigurationError("max_processes must be at least 1")
+        if process_start_method not in ("spawn", "forkserver"):
+            raise ConfigurationError("process_start_method must be 'spawn' or 'forkserver'")
+        self.max_processes = max_processes or os.cpu_count() or 1
+        """Child processes for ``executor="process"`` activities (none start without one)."""
+        self.process_start_method: Literal["spawn", "forkserver"] = process_start_method
         self.max_concurrency = max_concurrency
         self.endpoint_url = endpoint_url
         self.region = region
@@ -153,6 +163,7 @@ class Worker:
         self._budget: HeartbeatBudget | None
         self._heartbeats: HeartbeatScheduler
         self._thread_limiter: anyio.CapacityLimiter
+        self._processes: ProcessPool | None = None
 
     # -- public control --------------------------------------------------------------------
 
@@ -183,6 +194,12 @@ class Worker:
         """Wait until :attr:`handled` reaches ``count``: for tests, demos and benchmarks."""
         while self.handled < count:
             await self._next_change()
+
+    @property
+    def process_ids(self) -> list[int]:
+        """The process IDs of the worker's activity processes alive now; empty when no
+        activity has ``executor="process"`` (no process is started then)."""
+        return [] if self._processes is None else self._processes.pids
 
     @property
     def shutting_down(self) -> bool:
@@ -221,10 +238,12 @@ class Worker:
                 call_connections=min(self.max_concurrency + 4, 200),
                 poll_read_timeout=self.poll_read_timeout,
             ) as connection,
+            AsyncExitStack() as stack,
         ):
             # Executions get the raw call client: with interceptors, each wraps it for its task.
             self._raw_call_client = connection.call_client
             self._connection = swf = self._intercepted(connection)
+            self._processes = await self._open_process_pool(stack)
             if self.register_types:
                 await register(swf.call_client, self.domain, self.activities.values(), self.log)
             self._resolver = TimeoutResolver(swf.call_client, self.domain, self.resolve_timeouts)
@@ -301,6 +320,21 @@ class Worker:
             poll_client=intercept_client(connection.poll_client, chain),
             call_client=intercept_client(connection.call_client, chain),
         )
+
+    async def _open_process_pool(self, stack: AsyncExitStack) -> ProcessPool | None:
+        """Start the child processes, if an activity runs in one; they end with ``stack``."""
+        activities = [a for a in self.activities.values() if a.executor == "process"]
+        if not activities:
+            return None
+        from ._process_pool import ProcessPool
+
+        pool = ProcessPool(
+            min(self.max_processes, self.max_concurrency),
+            activities,
+            start_method=self.process_start_method,
+            log=self.log,
+        )
+        return await stack.enter_async_context(pool)
 
     def _stall_threshold(self) -> float | None:
         """The shortest heartbeat interval among running coroutine activities (or None).
@@ -413,6 +447,7 @@ class Worker:
             heartbeats=self._heartbeats,
             helpers=tasks,
             interceptor=self._interceptor,
+            processes=self._processes,
         )
 
     async def _execute(self, execution: TaskExecution) -> Outcome:

@@ -427,18 +427,26 @@ class ActivityRun:
         # The worker's services, for this one task: a scheduler, and a group for helpers.
         heartbeats = HeartbeatScheduler(max_in_flight=1)
         helpers.start_soon(heartbeats.run)
-        self.execution = TaskExecution(
-            self._task,
-            self.activity,
-            settings=settings,
-            client=self.client,
-            resolver=_FixedTimeouts(timeouts, resolved),
-            thread_limiter=anyio.CapacityLimiter(thread_limit),
-            heartbeats=heartbeats,
-            helpers=helpers,
-        )
         try:
-            await self.execution.run()
+            async with contextlib.AsyncExitStack() as stack:
+                processes = None
+                if self.activity.executor == "process":
+                    # One child process, started for this run as a worker starts its pool.
+                    from ._process_pool import ProcessPool
+
+                    processes = await stack.enter_async_context(ProcessPool(1, [self.activity]))
+                self.execution = TaskExecution(
+                    self._task,
+                    self.activity,
+                    settings=settings,
+                    client=self.client,
+                    resolver=_FixedTimeouts(timeouts, resolved),
+                    thread_limiter=anyio.CapacityLimiter(thread_limit),
+                    heartbeats=heartbeats,
+                    helpers=helpers,
+                    processes=processes,
+                )
+                await self.execution.run()
         except Exception as error:
             self._error = error
             raise
