@@ -60,10 +60,16 @@ async def result_of(kit: SWFKit, execution: dict[str, Any]) -> Any:
     return json.loads(attributes(closed)["result"])
 
 
+@pytest.mark.parametrize("start_method", ["spawn", "forkserver"])
 async def test_heartbeat_details_from_the_child_reach_swf(
-    swfkit: SWFKit, dev_server: DevServer, make_worker: MakeWorker
+    swfkit: SWFKit, dev_server: DevServer, make_worker: MakeWorker, start_method: str
 ) -> None:
-    worker = make_worker([process_activities.beating], resolve_timeouts="history", max_processes=1)
+    worker = make_worker(
+        [process_activities.beating],
+        resolve_timeouts="history",
+        max_processes=1,
+        process_start_method=start_method,
+    )
     async with worker:
         children = worker.process_ids
         execution = await schedule(swfkit, "beating", [60, 0.05], heartbeat_timeout="0.6")

@@ -67,6 +67,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     tuning.add_argument("--graceful-shutdown-timeout", type=float, default=20.0, metavar="S")
     tuning.add_argument("--cancel-grace-period", type=float, default=3.0, metavar="S")
     tuning.add_argument("--identity", help="identity reported to SWF (default: host:pid)")
+    tuning.add_argument(
+        "--max-processes",
+        type=int,
+        metavar="N",
+        help='child processes for executor="process" activities (default: one per CPU)',
+    )
+    tuning.add_argument(
+        "--process-start-method",
+        choices=("spawn", "forkserver"),
+        default="spawn",
+        help="how those child processes start",
+    )
     operations = parser.add_argument_group("operations")
     operations.add_argument(
         "--metrics-port",
@@ -124,6 +136,8 @@ def build_worker(args: argparse.Namespace) -> Worker:
         register_types=args.register,
         lifespan=find_lifespan(args.target),
         metrics=build_metrics(args),
+        max_processes=args.max_processes,
+        process_start_method=args.process_start_method,
     )
 
 
