@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -187,14 +186,12 @@ async def test_kill_9_a_worker_and_the_next_execute_completes_on_its_first_attem
                 "--endpoint-url",
                 server.endpoint_url,
             ]
-            began = time.monotonic()
             with anyio.fail_after(DEADLINE):
                 done = await anyio.run_process(command, env={**os.environ, **ENV}, check=False)
             out = done.stdout.decode()
             assert done.returncode == 0, out + done.stderr.decode()
             assert out.startswith("outcome: completed after 1 attempt"), out
             assert "result: 42" in out
-            assert time.monotonic() - began < 10  # not after a start-to-close timeout
         async with aio_client(server.endpoint_url) as client:
             closed = await client.list_closed_workflow_executions(
                 domain="hw-decider", startTimeFilter={"oldestDate": 0}

@@ -5,6 +5,7 @@ use is refused with one line."""
 from __future__ import annotations
 
 import re
+import socket
 import sqlite3
 import sys
 from collections.abc import AsyncIterator
@@ -15,12 +16,15 @@ from typing import Any
 import anyio
 import anyio.abc
 import pytest
+from aiobotocore.session import get_session
 from botocore.exceptions import ClientError
 
+from heartbeat_worker import Worker, activity, heartbeat
 from heartbeat_worker.devserver import DevServer, StateFileError
 from swfkit import (
     ACTIVITY_TASK_LIST,
     DOMAIN,
+    TEST_POLL_TIMEOUT,
     SWFKit,
     aio_client,
     attributes,
@@ -40,15 +44,16 @@ class ServerProcess:
 
 
 @asynccontextmanager
-async def dev_server_process(state_file: Path) -> AsyncIterator[ServerProcess]:
-    """``heartbeat-worker dev-server --state-file`` in a process of its own, on a free port."""
+async def dev_server_process(state_file: Path, port: int = 0) -> AsyncIterator[ServerProcess]:
+    """``heartbeat-worker dev-server --state-file`` in a process of its own (on a free port
+    unless ``port`` is given)."""
     command = [
         sys.executable,
         "-m",
         "heartbeat_worker._cli",
         "dev-server",
         "--port",
-        "0",
+        str(port),
         "--poll-timeout",
         "1",
         "--state-file",
@@ -279,3 +284,78 @@ async def test_in_process_restart_keeps_heartbeat_details_and_open_polls_carry_o
         assert 50 < view.heartbeat_left <= 60
         assert [domain.name for domain in server.snapshot().domains] == [DOMAIN]
         assert view.task_list == ACTIVITY_TASK_LIST
+
+
+class Bridge:
+    """What the test and the activity running across the restart tell each other."""
+
+    entered: anyio.Event
+    release: anyio.Event
+
+
+BRIDGE = Bridge()
+
+
+@activity(name="bridge", heartbeat_timeout=60, start_to_close_timeout=300)
+async def bridge() -> str:
+    heartbeat("before the restart")
+    BRIDGE.entered.set()
+    await BRIDGE.release.wait()
+    heartbeat("after the restart")
+    return "crossed"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def test_a_worker_running_a_task_through_a_server_restart_carries_on(
+    tmp_path: Path,
+) -> None:
+    BRIDGE.entered, BRIDGE.release = anyio.Event(), anyio.Event()
+    state, port = tmp_path / "state.sqlite", _free_port()
+    session = get_session()
+    session.set_credentials("testing", "testing")
+    async with dev_server_process(state, port) as first, aio_client(first.url) as client:
+        kit = SWFKit(client)
+        await kit.setup()
+        worker = Worker(
+            DOMAIN,
+            "bridge-list",
+            [bridge],
+            endpoint_url=first.url,
+            region="us-east-1",
+            session=session,
+            register_types=True,
+            resolve_timeouts="history",
+            poll_read_timeout=TEST_POLL_TIMEOUT + 5,
+            graceful_shutdown_timeout=2.0,
+            cancel_grace_period=1.0,
+        )
+        async with worker:
+            execution = await kit.start()
+            await kit.schedule_activity(
+                "crossing",
+                activity_type={"name": "bridge", "version": "1"},
+                task_list="bridge-list",
+                heartbeat_timeout="5",
+                start_to_close_timeout="60",
+            )
+            with anyio.fail_after(DEADLINE):
+                await BRIDGE.entered.wait()
+            await _kill(first)
+            async with (
+                dev_server_process(state, port) as second,
+                aio_client(second.url) as after,
+            ):
+                assert second.url == first.url
+                BRIDGE.release.set()
+                kit = SWFKit(after)
+                event = await kit.wait_for_event(execution, "ActivityTaskCompleted")
+                assert attributes(event)["result"] == '"crossed"'
+                kinds = event_types(await kit.history(execution))
+                assert kinds.count("ActivityTaskStarted") == 1
+                assert "ActivityTaskTimedOut" not in kinds
