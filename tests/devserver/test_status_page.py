@@ -211,6 +211,9 @@ _CHROMIUM_FLAGS = (
     "--remote-debugging-port=0",
 )
 _DEADLINE = 15.0
+# Chromium starts several processes before it prints its DevTools endpoint: beside the
+# suite on a busy 2-core machine that took more than 15 s.
+_START_DEADLINE = 60.0
 
 
 class _Page:
@@ -271,7 +274,7 @@ async def _browser_page(url: str, profile: Path) -> AsyncIterator[_Page]:
     drain: asyncio.Task[None] | None = None
     try:
         endpoint = None
-        async with asyncio.timeout(_DEADLINE):
+        async with asyncio.timeout(_START_DEADLINE):
             while endpoint is None:
                 line = await process.stderr.readline()
                 if not line:
