@@ -8,6 +8,12 @@ loop the GIL every few milliseconds). The activity does not have to heartbeat on
 only reports progress, and its ``heartbeat()`` call is also where a cancellation reaches it
 (``ActivityCancelled`` is raised there), so a segment should take well under a second.
 
+``count_primes_process`` is the same function as a process activity
+(``executor="process"``): it runs in a child process of the worker's pool, so several of them
+use several cores at once (threads share one, the interpreter lock), and one that is
+cancelled in the middle of a long segment is stopped for real: its process is terminated at
+the end of the cancel grace period, where a thread could only be abandoned.
+
 Input, a JSON object::
 
     {"limit": 2000000, "segment": 20000}
@@ -26,7 +32,7 @@ from typing import Any
 
 from heartbeat_worker import activity, heartbeat
 
-__all__ = ["count_primes", "primes_below"]
+__all__ = ["count_primes", "count_primes_process", "primes_below"]
 
 
 def primes_below(bound: int) -> list[int]:
@@ -75,6 +81,17 @@ def count_primes(job: dict[str, Any]) -> dict[str, Any]:
             }
         )
     return {"limit": limit, "primes": primes, "seconds": round(time.monotonic() - began, 3)}
+
+
+@activity(
+    name="count_primes_process",
+    executor="process",
+    heartbeat_timeout=10,
+    start_to_close_timeout=3600,
+)
+def count_primes_process(job: dict[str, Any]) -> dict[str, Any]:
+    """``count_primes`` in a child process: one core per running activity."""
+    return count_primes(job)
 
 
 if __name__ == "__main__":

@@ -24,12 +24,18 @@ Messages, as tuples (``seq`` numbers the calls, so a late stop never reaches the
 parent -> child                                child -> parent
 ============================================  ===============================================
 ``("run", seq, module, qualname, input,       ``("ready", pid)`` once, after the preloads
-info)``                                        (``("broken", reason, traceback)`` if one fails)
+info, every_beat)``                            (``("broken", reason, traceback)`` if one fails)
                                                ``("beat", seq, details_json | None)``
-``("stop", seq, reason)``                      ``("returned", seq, result | None)``
-                                               ``("failed", seq, reason, details | None)``
-                                               ``("cancelled", seq, details_json | None,
+``("stop", seq, reason)``                      ``("returned", seq, latest, result | None)``
+                                               ``("failed", seq, latest, reason, details)``
+                                               ``("cancelled", seq, latest, details_json,
                                                reason, traceback)``
+
+``latest`` is the activity's latest heartbeat details (JSON, or None), so that the answer
+carries them even when the last ``heartbeat()`` calls were not sent on their own: a call
+is sent at most every :data:`BEAT_GAP` seconds, unless ``every_beat`` asks for each one (the
+testing kit, which shows every call). A loop that calls ``heartbeat()`` for every row thus
+costs the worker's event loop nothing more than one that calls it once a second.
 ============================================  ===============================================
 """
 
@@ -44,6 +50,7 @@ import queue
 import signal
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -59,7 +66,11 @@ __all__ = ["describe_error", "main", "resolve"]
 _PR_SET_PDEATHSIG = 1
 """prctl(2) option: the signal the kernel sends when the parent thread exits."""
 
-_Run = tuple[int, str, str, str | None, ActivityInfo]
+BEAT_GAP = 0.05
+"""Seconds between the heartbeat details a child sends on its own: far below any heartbeat
+interval (SWF only keeps the latest details anyway), far above a per-row call rate."""
+
+_Run = tuple[int, str, str, str | None, ActivityInfo, bool]
 
 
 def main(connection: Connection, preload: list[str]) -> None:
@@ -79,12 +90,9 @@ def main(connection: Connection, preload: list[str]) -> None:
     )
     reader.start()
     connection.send(("ready", os.getpid()))
+    outbox = _Outbox(connection)
     while (run := runs.get()) is not None:
-        answer = _call(run, connection, calls)
-        try:
-            connection.send(answer)
-        except OSError:
-            os._exit(1)  # the worker is gone
+        outbox.answer(_call(run, outbox, calls))
     # The parent closed the pipe between calls: a normal shutdown.
     os._exit(0)
 
@@ -98,6 +106,58 @@ def _die_with_parent() -> None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     except (OSError, AttributeError):
         pass  # the pipe the reader thread watches still ends the child
+
+
+class _Outbox:
+    """The child's sending side, shared by the main thread and a flusher thread.
+
+    A heartbeat sent less than :data:`BEAT_GAP` after the previous one waits, and the
+    flusher sends the latest waiting one when the gap has passed, so the worker always ends
+    up with the latest details, however fast or slowly the activity calls ``heartbeat()``.
+    An answer replaces whatever beat still waits (it carries the latest details itself).
+    """
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self._lock = threading.Condition()
+        self._waiting: tuple[Any, ...] | None = None
+        self._next_send = 0.0
+        threading.Thread(target=self._flush, name="heartbeat-worker-beats", daemon=True).start()
+
+    def beat(self, message: tuple[Any, ...], *, at_once: bool) -> None:
+        with self._lock:
+            now = time.monotonic()
+            if at_once or now >= self._next_send:
+                self._waiting = None
+                self._send(message, now)
+            else:
+                self._waiting = message
+                self._lock.notify()
+
+    def answer(self, message: tuple[Any, ...]) -> None:
+        with self._lock:
+            self._waiting = None
+            self._send(message, time.monotonic())
+
+    def _send(self, message: tuple[Any, ...], now: float) -> None:
+        self._next_send = now + BEAT_GAP
+        try:
+            self._connection.send(message)
+        except OSError:
+            os._exit(1)  # the worker is gone
+
+    def _flush(self) -> None:
+        with self._lock:
+            while True:
+                if self._waiting is None:
+                    self._lock.wait()
+                    continue
+                delay = self._next_send - time.monotonic()
+                if delay > 0:
+                    self._lock.wait(delay)
+                    continue
+                message, self._waiting = self._waiting, None
+                self._send(message, time.monotonic())
 
 
 class _Calls:
@@ -148,12 +208,15 @@ def _read(connection: Connection, runs: queue.SimpleQueue[_Run | None], calls: _
             calls.stop(message[1], StopReason(message[2]))
 
 
-def _call(run: _Run, connection: Connection, calls: _Calls) -> tuple[Any, ...]:
-    seq, module, qualname, raw_input, info = run
+def _call(run: _Run, outbox: _Outbox, calls: _Calls) -> tuple[Any, ...]:
+    seq, module, qualname, raw_input, info, every_beat = run
     context = ActivityContext(info, in_thread=True)
 
     def send_beat(details: Any) -> None:
-        connection.send(("beat", seq, None if details is None else context.details_json))
+        # Each call, as made (the testing kit shows them all); or else, rate-limited, the
+        # latest details, which a later call without details must not erase.
+        encoded = None if every_beat and details is None else context.details_json
+        outbox.beat(("beat", seq, encoded), at_once=every_beat)
 
     context.observer = send_beat
     bind(context)
@@ -163,19 +226,21 @@ def _call(run: _Run, connection: Connection, calls: _Calls) -> tuple[Any, ...]:
         try:
             arguments = bind_input(inspect.signature(function), raw_input)
         except InputError as error:
-            return ("failed", seq, f"bad input: {error}", None)
+            return ("failed", seq, None, f"bad input: {error}", None)
         value = function(*arguments.args, **arguments.kwargs)
+        latest = context.details_json
         try:
-            return ("returned", seq, encode_result(value))
+            return ("returned", seq, latest, encode_result(value))
         except SWFLimitError as error:
-            return ("failed", seq, f"result too large: {error}", None)
+            return ("failed", seq, latest, f"result too large: {error}", None)
         except (TypeError, ValueError) as error:
-            return ("failed", seq, f"result is not JSON-serializable: {error}", None)
+            return ("failed", seq, latest, f"result is not JSON-serializable: {error}", None)
     except ActivityCancelled as cancelled:
         reason, details = describe_error(cancelled)
-        return ("cancelled", seq, _encode_details(cancelled.details), reason, details)
+        cancel_details = _encode_details(cancelled.details)
+        return ("cancelled", seq, context.details_json, cancel_details, reason, details)
     except BaseException as error:  # SystemExit too: the child serves on
-        return ("failed", seq, *describe_error(error))
+        return ("failed", seq, context.details_json, *describe_error(error))
     finally:
         calls.finish()
 

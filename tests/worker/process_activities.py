@@ -91,3 +91,13 @@ def unserializable(_: Any = None) -> object:
 def oversized(size: int) -> None:
     """Heartbeats details over SWF's limit: heartbeat() raises in the child."""
     heartbeat("x" * size)
+
+
+@activity(executor="process", heartbeat_timeout=60, start_to_close_timeout=300)
+def rapid(calls: int) -> None:
+    """Calls heartbeat() as fast as it can, then waits to be cancelled without a call."""
+    for number in range(calls):
+        heartbeat({"pid": os.getpid(), "call": number})
+    while not cancel_requested():
+        time.sleep(0.01)
+    raise ActivityCancelled("stopped as asked")

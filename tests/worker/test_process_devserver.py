@@ -41,15 +41,17 @@ async def wait_gone(pid: int, deadline: float = 10) -> None:
             await anyio.sleep(0.02)
 
 
-async def reported(server: DevServer, key: str = "pid", deadline: float = 20) -> dict[str, Any]:
-    """The heartbeat details task ``a1`` last sent to SWF, once they contain ``key``
-    (the children boot first, which takes a while on a busy machine)."""
+async def reported(
+    server: DevServer, key: str = "pid", value: Any = None, deadline: float = 20
+) -> dict[str, Any]:
+    """The heartbeat details task ``a1`` last sent to SWF, once they contain ``key`` (with
+    ``value``, if given); the children boot first, which takes a while on a busy machine."""
     with anyio.fail_after(deadline):
         while True:
             task = server.snapshot().task("a1")
             if task is not None and task.details is not None:
                 details: dict[str, Any] = json.loads(task.details)
-                if key in details:
+                if key in details and value in (None, details[key]):
                     return details
             await anyio.sleep(0.02)
 
@@ -106,6 +108,21 @@ async def test_cancel_reaches_a_cooperative_child_which_then_serves_on(
         assert worker.process_ids == [pid]  # not terminated: it stopped by itself
         following = await schedule(swfkit, "where", activity_id="a1")
         assert await result_of(swfkit, following) == pid
+
+
+async def test_the_latest_of_many_rapid_heartbeats_reaches_swf(
+    swfkit: SWFKit, dev_server: DevServer, make_worker: MakeWorker
+) -> None:
+    """A child sends its details at most every 50 ms; the last ones still arrive, even
+    though the activity makes no call after them."""
+    worker = make_worker([process_activities.rapid], resolve_timeouts="history", max_processes=1)
+    async with worker:
+        execution = await schedule(swfkit, "rapid", 100_000, heartbeat_timeout="0.6")
+        await reported(dev_server, key="call", value=99_999, deadline=30)
+        await request_cancel(swfkit, execution)
+        closed = await closing_event(swfkit, execution)
+    assert closed["eventType"] == "ActivityTaskCanceled"
+    assert json.loads(attributes(closed)["details"])["call"] == 99_999
 
 
 @pytest.mark.parametrize("ignore_sigterm", [False, True], ids=["sigterm", "sigkill"])
