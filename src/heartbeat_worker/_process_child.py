@@ -41,6 +41,7 @@ costs the worker's event loop nothing more than one that calls it once a second.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import importlib
 import inspect
@@ -81,7 +82,8 @@ def main(connection: Connection, preload: list[str]) -> None:
         for module in preload:
             importlib.import_module(module)
     except BaseException as error:
-        connection.send(("broken", *describe_error(error)))
+        with contextlib.suppress(OSError):
+            connection.send(("broken", *describe_error(error)))
         os._exit(1)
     runs: queue.SimpleQueue[_Run | None] = queue.SimpleQueue()
     calls = _Calls()
@@ -89,7 +91,10 @@ def main(connection: Connection, preload: list[str]) -> None:
         target=_read, args=(connection, runs, calls), name="heartbeat-worker-pipe", daemon=True
     )
     reader.start()
-    connection.send(("ready", os.getpid()))
+    try:
+        connection.send(("ready", os.getpid()))
+    except OSError:
+        os._exit(0)  # the pool closed while this child was starting
     outbox = _Outbox(connection)
     while (run := runs.get()) is not None:
         outbox.answer(_call(run, outbox, calls))
