@@ -1,8 +1,9 @@
 """The process executor against the thread executor, side by side in one run.
 
-* Parallelism: 8 CPU-bound activities of about 2 s each (a pure-Python loop, calibrated on
-  this machine first) as threads and as processes; wall time from the first schedule to the
-  last completion, read from the history. Goal: process <= 0.6 x thread.
+* Parallelism: 8 CPU-bound activities of about 2 s of CPU each (a pure-Python loop,
+  calibrated on this machine first) as threads and as processes, in turns, twice; wall time
+  from the first schedule to the last completion, read from the history, the best of the
+  runs. Goal: process <= 0.6 x thread.
 * Overhead: 200 no-op activities one at a time (concurrency 1), as threads and as
   processes: the latency of each from ActivityTaskStarted to ActivityTaskCompleted (p50,
   p99) and the CPU per task of the worker plus its children.
@@ -86,12 +87,13 @@ async def measured(server: Server, task_list: str, *options: str) -> AsyncIterat
 
 
 def calibrate(seconds: float) -> int:
-    """Rounds of ``spin`` that take about ``seconds`` here, alone."""
+    """Rounds of ``spin`` that take about ``seconds`` of CPU here (CPU time, not wall time,
+    so that other work on the machine does not shrink the job)."""
     rounds = 200_000
     while True:
-        started = time.perf_counter()
+        started = time.process_time()
         acts.spin(rounds)
-        took = time.perf_counter() - started
+        took = time.process_time() - started
         if took > 0.2:
             return int(rounds * seconds / took)
         rounds *= 2
@@ -127,16 +129,21 @@ async def wait_closed(swf: Decider, execution: Json, count: int, deadline: float
             await anyio.sleep(0.2)
 
 
-async def parallelism(server: Server, swf: Decider, rounds: int) -> dict[str, float]:
-    walls = {}
-    for name in ("spin_thread", "spin_process"):
-        task_list = f"spin-{uuid.uuid4().hex[:8]}"
-        async with measured(server, task_list, "--concurrency", "8"):
-            [execution] = await swf.schedule(
-                8, activity_type={"name": name}, task_list=task_list, input=json.dumps(rounds)
-            )
-            history = await wait_closed(swf, execution, 8, 300)
-        walls[name] = span(history, "ActivityTaskScheduled", "ActivityTaskCompleted")
+async def parallelism(
+    server: Server, swf: Decider, rounds: int, repeat: int
+) -> dict[str, list[float]]:
+    """Wall times of each executor, in turns (thread, process, thread...), so that the load
+    other work puts on the machine weighs on both alike."""
+    walls: dict[str, list[float]] = {"spin_thread": [], "spin_process": []}
+    for _ in range(repeat):
+        for name, found in walls.items():
+            task_list = f"spin-{uuid.uuid4().hex[:8]}"
+            async with measured(server, task_list, "--concurrency", "8"):
+                [execution] = await swf.schedule(
+                    8, activity_type={"name": name}, task_list=task_list, input=json.dumps(rounds)
+                )
+                history = await wait_closed(swf, execution, 8, 600)
+            found.append(span(history, "ActivityTaskScheduled", "ActivityTaskCompleted"))
     return walls
 
 
@@ -246,23 +253,29 @@ async def main(args: argparse.Namespace) -> int:
     rounds = calibrate(args.seconds)
     print(f"spin: {rounds} rounds = about {args.seconds:g} s alone")
     async with dev_server() as server, decider(server, TYPES) as swf:
-        walls = await parallelism(server, swf, rounds)
+        walls = await parallelism(server, swf, rounds, args.repeat)
         costs = await overhead(server, swf, args.noops)
         cancels = await cancellation(server, swf, args.cancels, 4)
         rss = await memory(server)
 
-    ratio = walls["spin_process"] / walls["spin_thread"]
-    print(f"\nparallelism: 8 activities of about {args.seconds:g} s (pure Python)")
+    best = {name: min(found) for name, found in walls.items()}
+    ratio = best["spin_process"] / best["spin_thread"]
+    print(f"\nparallelism: 8 activities of about {args.seconds:g} s of CPU (pure Python)")
     print(
         table(
-            ["executor", "wall"],
+            ["executor", "wall (best)", "every run"],
             [
-                ["thread", f"{walls['spin_thread']:.2f} s"],
-                ["process", f"{walls['spin_process']:.2f} s"],
+                [
+                    name.removeprefix("spin_"),
+                    f"{best[name]:.2f} s",
+                    ", ".join(f"{wall:.2f}" for wall in walls[name]),
+                ]
+                for name in walls
             ],
         )
     )
     print(f"process / thread = {ratio:.2f}: goal <= 0.6 {'met' if ratio <= 0.6 else 'MISSED'}")
+    print(f"load average now: {os.getloadavg()[0]:.2f}")
 
     print(f"\noverhead: {args.noops} no-op activities, one at a time (started -> completed)")
     rows = []
@@ -339,12 +352,13 @@ async def main(args: argparse.Namespace) -> int:
 def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=2.0, help="work per CPU-bound task")
+    parser.add_argument("--repeat", type=int, default=2, help="runs of each executor")
     parser.add_argument("--noops", type=int, default=200)
     parser.add_argument("--cancels", type=int, default=100)
     parser.add_argument("--quick", action="store_true", help="a smoke-size run")
     args = parser.parse_args()
     if args.quick:
-        args.seconds, args.noops, args.cancels = 0.3, 20, 8
+        args.seconds, args.repeat, args.noops, args.cancels = 0.3, 1, 20, 8
     return args
 
 
