@@ -16,7 +16,10 @@ from ._errors import (
     HeartbeatWorkerError,
     LifespanError,
     NotInActivityError,
+    StartupError,
     SWFLimitError,
+    UserError,
+    WorkerStoppedError,
 )
 from ._interceptor import (
     AnswerInput,
@@ -48,8 +51,11 @@ __all__ = [
     "NotInActivityError",
     "SWFCallInput",
     "SWFLimitError",
+    "StartupError",
     "TaskDescription",
+    "UserError",
     "Worker",
+    "WorkerStoppedError",
     "__version__",
     "activity",
     "cancel_requested",

@@ -2,7 +2,22 @@
 
 Catching :class:`HeartbeatWorkerError` is enough to handle any error of ours, while the
 subclasses also derive from the matching built-in (``ValueError``...) so that code written
-without knowledge of this library still catches them the way it expects.
+without knowledge of this library still catches them the way it expects::
+
+    HeartbeatWorkerError
+    +-- UserError                 a person must fix something; carries the exit status
+    |   +-- ConfigurationError    (also ValueError) arguments, target, definitions: 2
+    |   +-- StartupError          start-up checks: domain or type missing, no region,
+    |   |                         no credentials, endpoint unreachable: 2
+    |   +-- WorkerStoppedError    SWF refused the worker after start-up for good
+    |                             (access denied, domain deprecated, credentials expired): 3
+    +-- SWFLimitError             (also ValueError) a value beyond an SWF field limit
+    +-- NotInActivityError        (also RuntimeError)
+    +-- ActivityCancelled
+
+The command line catches :class:`UserError` once, in its ``main``, and prints it as one
+line; see :func:`heartbeat_worker._preflight.user_error_for` for how errors of botocore
+(no region, no credentials, connection refused) are mapped onto it.
 """
 
 from __future__ import annotations
@@ -18,7 +33,10 @@ __all__ = [
     "NotInActivityError",
     "ProcessPoolError",
     "SWFLimitError",
+    "StartupError",
     "StateFileError",
+    "UserError",
+    "WorkerStoppedError",
 ]
 
 
@@ -26,7 +44,22 @@ class HeartbeatWorkerError(Exception):
     """Base class of every exception raised by heartbeat-worker."""
 
 
-class ConfigurationError(HeartbeatWorkerError, ValueError):
+class UserError(HeartbeatWorkerError):
+    """Something a person must fix, said in one line with the fix, and an exit status.
+
+    The message is the whole report: the command line prints it without a traceback (a
+    traceback would point into this library, not at the mistake).
+    """
+
+    exit_status: int = 2
+
+    def __init__(self, message: str, *, exit_status: int | None = None) -> None:
+        super().__init__(message)
+        if exit_status is not None:
+            self.exit_status = exit_status
+
+
+class ConfigurationError(UserError, ValueError):
     """A worker, an activity definition or a command line was set up inconsistently."""
 
 
@@ -35,6 +68,16 @@ class LifespanError(HeartbeatWorkerError, RuntimeError):
 
     The lifespan's own exception is the ``__cause__``.
     """
+
+
+class StartupError(UserError):
+    """The worker cannot start: what SWF lacks (or the connection to it) and how to fix it."""
+
+
+class WorkerStoppedError(UserError):
+    """SWF refused the running worker in a way retrying cannot fix; it shut down."""
+
+    exit_status = 3
 
 
 class SWFLimitError(HeartbeatWorkerError, ValueError):

@@ -1,4 +1,10 @@
-"""Finding the activities named on the command line: ``module`` or ``module:attribute``."""
+"""Finding the activities named on the command line: ``module`` or ``module:attribute``.
+
+The usual mistakes (a file path, ``myjobs.py``, a leading dot, a syntax error in the
+module) surface from importlib as a ``TypeError`` or a page of its own frames; each is
+turned into a :class:`~heartbeat_worker.ConfigurationError` of one line that gives the
+right spelling, or the file, line and message of the syntax error.
+"""
 
 from __future__ import annotations
 
@@ -27,12 +33,29 @@ def load_target(target: str) -> list[Activity[..., Any]] | Worker:
     module_name, _, attribute = target.partition(":")
     if not module_name:
         raise ConfigurationError(f"no module in target {target!r}; expected module[:attribute]")
+    problem = _spelling_problem(module_name)
+    if problem is not None:
+        raise ConfigurationError(problem)
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
+    except SyntaxError as error:
+        where = os.path.relpath(error.filename) if error.filename else module_name
+        raise ConfigurationError(
+            f"syntax error in {where}, line {error.lineno}: {error.msg}"
+        ) from None
+    except ModuleNotFoundError as error:
+        if error.name is not None and (
+            module_name == error.name or module_name.startswith(error.name + ".")
+        ):
+            raise ConfigurationError(
+                f"no module named {error.name!r} in {os.getcwd()} or on sys.path: check the "
+                "spelling, or run from the directory that holds it"
+            ) from None
+        raise ConfigurationError(f"cannot import {module_name!r}: {error}") from None
     except ImportError as error:
-        raise ConfigurationError(f"cannot import {module_name!r}: {error}") from error
+        raise ConfigurationError(f"cannot import {module_name!r}: {error}") from None
     if not attribute:
         found = [value for value in vars(module).values() if isinstance(value, Activity)]
         if not found:
@@ -67,3 +90,21 @@ def find_lifespan(target: str) -> Callable[[], Any] | None:
     if len(found) > 1:
         raise ConfigurationError(f"{target!r} defines more than one @heartbeat_worker.lifespan")
     return found[0] if found else None
+
+
+def _spelling_problem(module_name: str) -> str | None:
+    """What is wrong with a module name that is really a path or a relative name."""
+    path_like = "/" in module_name or "\\" in module_name or module_name.endswith(".py")
+    if not path_like and not module_name.startswith("."):
+        return None
+    name = module_name.replace("\\", "/")
+    name = name.removesuffix(".py")
+    while name.startswith("./"):
+        name = name[2:]
+    name = name.strip("/").replace("/", ".").lstrip(".")
+    if path_like:
+        return (
+            f"TARGET {module_name!r} is a file name; give the module name instead: {name} "
+            "(run from the directory that holds it)"
+        )
+    return f"TARGET {module_name!r} is a relative module name; drop the leading dot: {name}"

@@ -31,8 +31,9 @@ from anyio.abc import TaskGroup, TaskStatus
 from ._budget import HeartbeatBudget
 from ._context import StopReason
 from ._definition import Activity
-from ._errors import ConfigurationError, LifespanError
+from ._errors import ConfigurationError, LifespanError, WorkerStoppedError
 from ._execution import SHUTDOWN_REASON, ExecutionSettings, Outcome, TaskExecution
+from ._failures import FailureEpisode, describe_error, permanent_error_fix
 from ._heartbeater import (
     DEFAULT_HEARTBEAT_FRACTION,
     DEFAULT_INTERVAL_WITHOUT_TIMEOUT,
@@ -43,8 +44,8 @@ from ._interceptor import HandleTaskInput, Interceptor, build_chain, intercept_c
 from ._lifespan import LifespanFactory, reset_resources, set_resources, to_factory
 from ._limits import IDENTITY_MAX, cut_end
 from ._logging import get_logger
-from ._registration import register
-from ._swf import POLL_READ_TIMEOUT, Backoff, SWFConnection, is_transient, open_connection
+from ._preflight import check_startup
+from ._swf import POLL_READ_TIMEOUT, Backoff, SWFConnection, open_connection
 from ._timeouts import ResolveMode, TimeoutResolver
 from ._watchdog import LoopWatchdog
 
@@ -149,6 +150,10 @@ class Worker:
         self.executions: set[TaskExecution] = set()
         self.outcomes: dict[str, int] = {}
         self.tasks_left_at_deadline = 0
+        self.startup_checks_passed = False
+        """Whether the start-up checks (domain and activity types) passed: ready to poll."""
+        self._poll_failures = FailureEpisode(self.log, "polls")
+        self._stopped_by: WorkerStoppedError | None = None
         self._poll_permits = anyio.Semaphore(self.pollers)
         self._shutdown_requested = anyio.Event()
         self._hurry = anyio.Event()
@@ -205,6 +210,11 @@ class Worker:
     def shutting_down(self) -> bool:
         return self._shutdown_requested.is_set()
 
+    @property
+    def polls_open(self) -> int:
+        """How many polls are waiting for SWF right now (SWF cannot withdraw one)."""
+        return self._polls_open
+
     async def __aenter__(self) -> Self:
         self._background = anyio.create_task_group()
         await self._background.__aenter__()
@@ -243,9 +253,17 @@ class Worker:
             # Executions get the raw call client: with interceptors, each wraps it for its task.
             self._raw_call_client = connection.call_client
             self._connection = swf = self._intercepted(connection)
+            # Raises StartupError (one line: what is missing, how to fix it) before any poll.
+            await check_startup(
+                swf.call_client,
+                self.domain,
+                self.activities.values(),
+                self.log,
+                register_types=self.register_types,
+                endpoint=connection.call_client.meta.endpoint_url,
+            )
+            self.startup_checks_passed = True
             self._processes = await self._open_process_pool(stack)
-            if self.register_types:
-                await register(swf.call_client, self.domain, self.activities.values(), self.log)
             self._resolver = TimeoutResolver(swf.call_client, self.domain, self.resolve_timeouts)
             self._budget = (
                 None
@@ -260,9 +278,11 @@ class Worker:
             self.log.info(
                 "worker started",
                 activities=[f"{name}:{version}" for name, version in self.activities],
+                endpoint=connection.call_client.meta.endpoint_url,
+                region=connection.call_client.meta.region_name,
+                identity=self.identity,
                 max_concurrency=self.max_concurrency,
                 pollers=self.pollers,
-                identity=self.identity,
             )
             watchdog = LoopWatchdog(self._stall_threshold, self._activity_code_names(), self.log)
             async with anyio.create_task_group() as services:
@@ -279,6 +299,8 @@ class Worker:
                     task_status.started()
                 services.cancel_scope.cancel()
         self.log.info("worker stopped", outcomes=self.outcomes)
+        if self._stopped_by is not None:
+            raise self._stopped_by
 
     @asynccontextmanager
     async def _lifespan(self) -> AsyncIterator[None]:
@@ -385,12 +407,16 @@ class Worker:
         try:
             reply = await self._poll()
         except Exception as error:
+            fix = permanent_error_fix(error)
+            if fix is not None:
+                self._stop_for(error, fix)
+                return None
             delay = backoff.next_delay()
-            log = self.log.warning if is_transient(error) else self.log.error
-            log("poll failed; backing off", slot=index, error=repr(error), retry_in=delay)
+            self._poll_failures.failed(error, delay)
             await self._idle(anyio.sleep(delay))
             return None
         backoff.reset()
+        self._poll_failures.succeeded()
         if reply is None:
             return None  # abandoned at shutdown
         if not reply.get("taskToken"):
@@ -401,6 +427,15 @@ class Worker:
                 await self._idle(anyio.sleep(too_soon))
             return None
         return reply
+
+    def _stop_for(self, error: BaseException, fix: str) -> None:
+        """Shut down after an error no retry fixes; :meth:`run` raises it at its end."""
+        if self._stopped_by is None:
+            self._stopped_by = WorkerStoppedError(
+                f"SWF refused PollForActivityTask: {describe_error(error)}; {fix}"
+            )
+            self.log.error("stopping: SWF refused the worker", error=describe_error(error), fix=fix)
+        self.request_shutdown()
 
     async def _poll(self) -> dict[str, Any] | None:
         """Poll once; None if the poll was abandoned at shutdown."""

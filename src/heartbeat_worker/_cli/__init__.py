@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
+from ._help import HelpFormatter
 
 __all__ = ["build_parser", "main"]
 
@@ -50,7 +51,9 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     chosen = next((word for word in argv if not word.startswith("-")), None)
     for name, (module_name, help_text) in _SUBCOMMANDS.items():
-        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        sub = subparsers.add_parser(
+            name, help=help_text, description=help_text, formatter_class=HelpFormatter
+        )
         if name == chosen:
             module = importlib.import_module(module_name)
             module.add_arguments(sub)
@@ -59,7 +62,19 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; a :class:`~heartbeat_worker.UserError` raised anywhere below (or
+    an error of botocore's that is one, such as a missing region) becomes one line on
+    stderr and its exit status, with no traceback."""
     arguments = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(arguments).parse_args(arguments)
-    result: int = args._command_module.main(args)
+    try:
+        result: int = args._command_module.main(args)
+    except Exception as error:
+        from .._preflight import user_error_for
+
+        user_error = user_error_for(error)
+        if user_error is None:
+            raise
+        print(f"heartbeat-worker {args.command}: {user_error}", file=sys.stderr)
+        return user_error.exit_status
     return result

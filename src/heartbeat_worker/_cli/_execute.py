@@ -71,7 +71,6 @@ def _count(text: str) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = _EPILOG
     parser.add_argument("name", metavar="NAME", help="activity type name")
     parser.add_argument("--version", default="1", help="activity type version (default: 1)")

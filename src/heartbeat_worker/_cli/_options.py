@@ -33,6 +33,7 @@ def add_logging_arguments(parser: argparse.ArgumentParser) -> None:
         "--log-level",
         choices=("debug", "info", "warning", "error"),
         default="info",
+        help="the least severe level logged",
     )
 
 

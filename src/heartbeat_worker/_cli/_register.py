@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 import anyio
 
 from .._errors import ConfigurationError
 from .._loader import load_target
 from .._logging import get_logger
-from .._registration import register
+from .._preflight import check_startup
 from .._swf import open_connection
 from .._worker import Worker
 from ._options import add_connection_arguments, add_logging_arguments, apply_logging_arguments
@@ -27,11 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     apply_logging_arguments(args)
-    try:
-        loaded = load_target(args.target)
-    except ConfigurationError as error:
-        print(f"heartbeat-worker register: {error}", file=sys.stderr)
-        return 2
+    loaded = load_target(args.target)
     if isinstance(loaded, Worker):
         domain, activities = loaded.domain, list(loaded.activities.values())
         endpoint_url = args.endpoint_url or loaded.endpoint_url
@@ -40,12 +35,18 @@ def main(args: argparse.Namespace) -> int:
         domain, activities = args.domain, loaded
         endpoint_url, region = args.endpoint_url, args.region
     else:
-        print("heartbeat-worker register: --domain is required for this TARGET", file=sys.stderr)
-        return 2
+        raise ConfigurationError("--domain is required for this TARGET")
 
     async def run() -> None:
         async with open_connection(endpoint_url=endpoint_url, region=region) as connection:
-            await register(connection.call_client, domain, activities, get_logger(domain=domain))
+            # Fails within seconds, in one line, when the endpoint cannot be reached.
+            await check_startup(
+                connection.call_client,
+                domain,
+                activities,
+                get_logger(domain=domain),
+                register_types=True,
+            )
 
     anyio.run(run)
     return 0

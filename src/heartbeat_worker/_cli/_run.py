@@ -17,10 +17,11 @@ from typing import Any
 
 import anyio
 
-from .._errors import ConfigurationError, LifespanError
+from .._errors import ConfigurationError, LifespanError, StartupError
 from .._heartbeater import DEFAULT_HEARTBEAT_FRACTION
 from .._loader import find_lifespan, load_target
 from .._logging import get_logger
+from .._preflight import user_error_for
 from .._worker import Worker
 from ._options import add_connection_arguments, add_logging_arguments, apply_logging_arguments
 
@@ -40,10 +41,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_connection_arguments(parser)
     tuning = parser.add_argument_group("worker")
-    tuning.add_argument("--max-concurrency", type=int, default=10, metavar="N")
-    tuning.add_argument("--pollers", type=int, metavar="N", help="default: min(2, concurrency)")
     tuning.add_argument(
-        "--register", action="store_true", help="register the domain and activity types first"
+        "--max-concurrency",
+        type=int,
+        default=10,
+        metavar="N",
+        help="activities run at once at most",
+    )
+    tuning.add_argument(
+        "--pollers",
+        type=int,
+        metavar="N",
+        help="polls open at once at most (default: min(2, --max-concurrency))",
+    )
+    tuning.add_argument(
+        "--register",
+        action="store_true",
+        help="register the domain and activity types first (default: check that they exist)",
     )
     tuning.add_argument(
         "--resolve-timeouts",
@@ -56,16 +70,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=DEFAULT_HEARTBEAT_FRACTION,
         metavar="F",
-        help="beat every F x the heartbeat timeout (default 1/3)",
+        help="beat every F x the heartbeat timeout (default: 1/3)",
     )
     tuning.add_argument(
         "--max-heartbeats-per-second",
         type=float,
         metavar="RATE",
-        help="account-wide heartbeat budget shared by this worker's activities",
+        help="account-wide heartbeat budget shared by this worker's activities (default: no limit)",
     )
-    tuning.add_argument("--graceful-shutdown-timeout", type=float, default=20.0, metavar="S")
-    tuning.add_argument("--cancel-grace-period", type=float, default=3.0, metavar="S")
+    tuning.add_argument(
+        "--graceful-shutdown-timeout",
+        type=float,
+        default=20.0,
+        metavar="S",
+        help="on the first Ctrl-C or SIGTERM, how long running activities may finish "
+        "and open polls may return",
+    )
+    tuning.add_argument(
+        "--cancel-grace-period",
+        type=float,
+        default=3.0,
+        metavar="S",
+        help="how long a stopped activity may clean up before it is answered in its place",
+    )
     tuning.add_argument("--identity", help="identity reported to SWF (default: host:pid)")
     tuning.add_argument(
         "--max-processes",
@@ -153,6 +180,7 @@ async def serve(worker: Worker) -> None:
                     get_logger().info("signal received", signal=signal.Signals(signum).name)
                     if received == 1:
                         worker.request_shutdown()
+                        _explain_shutdown(worker)
                     elif received == 2:
                         worker.request_shutdown(hurry=True)
                     else:
@@ -163,16 +191,34 @@ async def serve(worker: Worker) -> None:
         group.cancel_scope.cancel()
 
 
+def _explain_shutdown(worker: Worker) -> None:
+    """Say what the graceful shutdown waits for, how long at most, and how to cut it short.
+
+    An idle worker still waits for its open polls: SWF cannot withdraw a poll, and a task
+    it hands to one is answered ``worker shutdown`` (so that a decider reschedules it at
+    once) only if the worker is still there to answer it.
+    """
+    running = len(worker.executions)
+    most = worker.graceful_shutdown_timeout + (worker.cancel_grace_period if running else 0.0)
+    get_logger().warning(
+        "shutting down: waiting for running activities and open polls; a task an open poll "
+        "still brings is answered 'worker shutdown'; press Ctrl-C again to leave now",
+        running=running,
+        open_polls=worker.polls_open,
+        at_most=f"{most:g} s",
+    )
+
+
 def main(args: argparse.Namespace) -> int:
     apply_logging_arguments(args)
-    try:
-        worker = build_worker(args)
-    except ConfigurationError as error:
-        print(f"heartbeat-worker run: {error}", file=sys.stderr)
-        return 2
+    worker = build_worker(args)
     try:
         anyio.run(serve, worker)
     except BaseException as error:
+        startup = user_error_for(error)
+        if isinstance(startup, StartupError):
+            # The worker cannot know how it was named on the command line; the fix can.
+            raise StartupError(str(startup).replace("TARGET", args.target)) from None
         failed = _lifespan_error(error)
         if failed is None:
             raise

@@ -1,0 +1,139 @@
+"""``heartbeat-worker run`` after start-up: shutdown explained, permanent refusals final."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import anyio
+import anyio.abc
+import anyio.streams.text
+import pytest
+
+from heartbeat_worker.devserver import DevServer
+from swfkit import TEST_POLL_TIMEOUT
+
+from .commands import DEV_ENVIRONMENT, command, write_jobs
+
+pytestmark = pytest.mark.anyio
+
+
+class Output:
+    """A process's stderr, read as it comes, with waits that have deadlines."""
+
+    def __init__(self, process: anyio.abc.Process) -> None:
+        assert process.stderr is not None
+        self._stream = anyio.streams.text.TextReceiveStream(process.stderr)
+        self.text = ""
+
+    async def wait_for(self, fragment: str, timeout: float = 20.0) -> None:
+        with anyio.fail_after(timeout):
+            while fragment not in self.text:
+                self.text += await self._stream.receive()
+
+    async def rest(self, timeout: float = 20.0) -> str:
+        with anyio.fail_after(timeout):
+            async for chunk in self._stream:
+                self.text += chunk
+        return self.text
+
+
+async def start_worker(url: str, cwd: Path, *more: str) -> anyio.abc.Process:
+    return await anyio.open_process(
+        command(
+            "run", "myjobs", "--domain", "d", "--task-list", "jobs", "--register",
+            "--endpoint-url", url, "--log-format", "console", *more,
+        ),
+        env=DEV_ENVIRONMENT,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+async def test_an_idle_ctrl_c_says_what_it_waits_for_and_how_to_leave(
+    tmp_path: Path, dev_server: DevServer
+) -> None:
+    process = await start_worker(dev_server.endpoint_url, write_jobs(tmp_path))
+    output = Output(process)
+    try:
+        await output.wait_for("worker started")
+        process.send_signal(signal.SIGINT)
+        await output.wait_for("press Ctrl-C again to leave now")
+        line = output.text.splitlines()[-1]
+        assert "shutting down" in line
+        assert "answered 'worker shutdown'" in line
+        assert "open_polls=" in line
+        assert "at_most='20 s'" in line
+        process.send_signal(signal.SIGINT)
+        with anyio.fail_after(15):
+            code = await process.wait()
+    finally:
+        if process.returncode is None:
+            process.kill()
+    assert code == 0, await output.rest()
+    assert "Traceback" not in await output.rest()
+
+
+async def test_a_refusal_after_start_up_stops_the_worker_with_status_three(
+    tmp_path: Path,
+) -> None:
+    # The dev server restarts without its state, on the same port: every poll now gets
+    # "Unknown domain", which no retry fixes.
+    server = DevServer(poll_timeout=TEST_POLL_TIMEOUT)
+    await server.start()
+    port = urlsplit(server.endpoint_url).port
+    assert port is not None
+    process = await start_worker(server.endpoint_url, write_jobs(tmp_path))
+    output = Output(process)
+    restarted = None
+    try:
+        await output.wait_for("worker started")
+        await server.stop()
+        restarted = DevServer(port=port, poll_timeout=TEST_POLL_TIMEOUT)
+        await restarted.start()
+        with anyio.fail_after(30):
+            code = await process.wait()
+        text = await output.rest()
+    finally:
+        if process.returncode is None:
+            process.kill()
+        if restarted is not None:
+            await restarted.stop()
+    assert code == 3, text
+    assert "Traceback" not in text
+    last = text.strip().splitlines()[-1]
+    assert last.startswith("heartbeat-worker run: SWF refused PollForActivityTask: ")
+    assert "UnknownResourceFault" in last
+    assert "register it again" in last
+
+
+async def test_an_outage_after_start_up_is_logged_once_with_its_attempts(
+    tmp_path: Path, dev_server: DevServer
+) -> None:
+    process = await start_worker(dev_server.endpoint_url, write_jobs(tmp_path))
+    output = Output(process)
+    try:
+        await output.wait_for("worker started")
+        dev_server.faults.add("error", operation="PollForActivityTask", duration=3.0)
+        await output.wait_for("polls recovered")
+        process.send_signal(signal.SIGINT)
+        process.send_signal(signal.SIGINT)
+        with anyio.fail_after(15):
+            code = await process.wait()
+    finally:
+        if process.returncode is None:
+            process.kill()
+    text = await output.rest()
+    assert code == 0, text
+    failing = [line for line in text.splitlines() if "polls failing" in line]
+    assert len(failing) == 1, text
+    assert "attempt=1" in failing[0]
+    assert "retry_in=" in failing[0]
+    assert "InternalFailure" in failing[0]
+    recovered = next(line for line in text.splitlines() if "polls recovered" in line)
+    attempts = int(recovered.split("failed_attempts=")[1].split()[0])
+    # Several slots failed several times each, and said so once.
+    assert attempts >= 2, recovered
+    assert dev_server.faults.total("error", "PollForActivityTask") == attempts
