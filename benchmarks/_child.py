@@ -145,6 +145,8 @@ async def run_worker(args: argparse.Namespace, figures: Figures) -> None:
         max_heartbeats_per_second=args.budget,
         graceful_shutdown_timeout=0,
         **observability(args),
+        # A benchmark registers only the types it schedules; the worker serves them all.
+        register_types=True,
     )
 
     def counters() -> dict[str, int]:

@@ -25,7 +25,7 @@ def test_worker_target_is_returned_as_is() -> None:
 @pytest.mark.parametrize(
     ("target", "message"),
     [
-        ("no_such_module_here", "cannot import"),
+        ("no_such_module_here", "no module named .no_such_module_here."),
         ("tests.worker.activities:nope", "has no attribute"),
         ("tests.worker.activities:events", "neither an activity"),
         (":x", "no module"),
