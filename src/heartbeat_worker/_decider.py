@@ -18,30 +18,31 @@ that part for a single activity:
 * it closes the workflow the way the activity ended (completed, failed, canceled) and
   returns a typed :class:`RunOutcome` with the whole history.
 
-It does not run the activity: a worker must be serving the activity's task list.
+It does not run the activity: a worker must be serving the activity's task list. The values
+it takes and returns live in :mod:`heartbeat_worker._run_outcome`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import enum
 import functools
-import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Final
 
 import anyio
 
-from ._checkpoint import with_checkpoint
+from ._decisions import CANCEL_SIGNAL, OneActivityDecisions
 from ._definition import format_timeout
-from ._errors import SWFLimitError
-from ._limits import DATA_MAX, FAILURE_REASON_MAX, cut_end, cut_start
 from ._logging import get_logger
+from ._run_outcome import (
+    ActivityRequest,
+    Ending,
+    HistoryEvent,
+    RunOutcome,
+    RunStatus,
+)
 from ._swf import Backoff, SWFClient, error_code, is_transient, retry_transient
 
 __all__ = [
@@ -61,182 +62,10 @@ WORKFLOW_TYPE: Final[Mapping[str, str]] = {"name": "heartbeat-worker.one-activit
 """The workflow type the decider registers and starts; its defaults are never relied on,
 since every execution is started with all of its settings explicit."""
 
-CANCEL_SIGNAL: Final = "heartbeat-worker.cancel-activity"
-"""The signal that asks the decider to cancel the activity.
-
-``RequestCancelActivityTask`` is a decision, and decisions can only be made in answer to a
-decision task, which SWF only schedules when something happens in the execution. A signal is
-that something: it wakes the decider up, wherever it runs. A ``RequestCancelWorkflowExecution``
-from outside (the console, the CLI) is honoured the same way.
-"""
-
 DEFAULT_EXECUTION_TIMEOUT: Final = 24 * 3600.0
 DECISION_TIMEOUT: Final = 30.0
 """Seconds SWF gives this decider to answer a decision task; it answers in milliseconds, and
 a crashed decider's task comes back after this long."""
-
-_CLOSING_EVENTS: Final = frozenset(
-    {
-        "ActivityTaskCompleted",
-        "ActivityTaskFailed",
-        "ActivityTaskTimedOut",
-        "ActivityTaskCanceled",
-    }
-)
-
-
-_CLOSE_REFUSED: Final = frozenset(
-    {
-        "CompleteWorkflowExecutionFailed",
-        "FailWorkflowExecutionFailed",
-        "CancelWorkflowExecutionFailed",
-    }
-)
-
-
-class RunStatus(enum.Enum):
-    """How the run ended: the activity's own end, or the workflow's when it came first."""
-
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELED = "canceled"
-    TIMED_OUT = "timed out"
-    TERMINATED = "terminated"
-    """Closed from outside (terminated, or continued as new): not by this decider."""
-
-
-@dataclass(frozen=True, slots=True)
-class ActivityRequest:
-    """The activity to run and how to schedule it.
-
-    ``input`` is the raw string SWF carries (JSON for activities of this framework). A
-    timeout left at None takes the default registered with the activity type; values are
-    seconds (SWF itself takes whole seconds; the dev server accepts fractions, which keeps
-    tests fast).
-    """
-
-    name: str
-    task_list: str
-    version: str = "1"
-    input: str | None = None
-    heartbeat_timeout: float | None = None
-    start_to_close_timeout: float | None = None
-    schedule_to_start_timeout: float | None = None
-    schedule_to_close_timeout: float | None = None
-
-    def schedule_decision(self, activity_id: str, input: str | None) -> Json:
-        attributes: Json = {
-            "activityType": {"name": self.name, "version": self.version},
-            "activityId": activity_id,
-            "taskList": {"name": self.task_list},
-        }
-        if input is not None:
-            attributes["input"] = input
-        overrides = {
-            "heartbeatTimeout": self.heartbeat_timeout,
-            "startToCloseTimeout": self.start_to_close_timeout,
-            "scheduleToStartTimeout": self.schedule_to_start_timeout,
-            "scheduleToCloseTimeout": self.schedule_to_close_timeout,
-        }
-        for member, seconds in overrides.items():
-            if seconds is not None:
-                attributes[member] = format_timeout(seconds)
-        return {
-            "decisionType": "ScheduleActivityTask",
-            "scheduleActivityTaskDecisionAttributes": attributes,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryEvent:
-    """One event of the execution's history, as SWF recorded it."""
-
-    event_id: int
-    event_type: str
-    timestamp: datetime
-    attributes: Mapping[str, Any]
-
-    @classmethod
-    def from_swf(cls, event: Mapping[str, Any]) -> HistoryEvent:
-        event_type: str = event["eventType"]
-        key = event_type[0].lower() + event_type[1:] + "EventAttributes"
-        return cls(
-            event_id=int(event["eventId"]),
-            event_type=event_type,
-            timestamp=event["eventTimestamp"],
-            attributes=event.get(key) or {},
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class RunOutcome:
-    """What became of the activity, with the evidence (the history) attached.
-
-    ``details`` depends on ``status``: the failure's details, the details the activity
-    attached to its cancellation, or for a timeout the last heartbeat details SWF recorded.
-    """
-
-    status: RunStatus
-    workflow_id: str
-    run_id: str
-    attempts: int
-    result: str | None = None
-    reason: str | None = None
-    details: str | None = None
-    timeout_type: str | None = None
-    events: tuple[HistoryEvent, ...] = ()
-
-    @property
-    def completed(self) -> bool:
-        return self.status is RunStatus.COMPLETED
-
-    def first(self, event_type: str) -> HistoryEvent | None:
-        return next((e for e in self.events if e.event_type == event_type), None)
-
-    def last(self, event_type: str) -> HistoryEvent | None:
-        return next((e for e in reversed(self.events) if e.event_type == event_type), None)
-
-    @property
-    def duration(self) -> float | None:
-        """Seconds from the start of the execution to its close."""
-        if len(self.events) < 2:
-            return None
-        return (self.events[-1].timestamp - self.events[0].timestamp).total_seconds()
-
-    @property
-    def cancel_latency(self) -> float | None:
-        """Seconds from SWF recording the cancel request to the activity's answer.
-
-        This spans the worker's next heartbeat (the only way it hears of the request) and
-        the activity's clean-up; None unless the run ended canceled after a request.
-        """
-        requested = self.last("ActivityTaskCancelRequested")
-        canceled = self.last("ActivityTaskCanceled")
-        if requested is None or canceled is None:
-            return None
-        return (canceled.timestamp - requested.timestamp).total_seconds()
-
-
-@dataclass(slots=True)
-class _Ending:
-    """The outcome decided, and the decision that closes the workflow accordingly."""
-
-    status: RunStatus
-    decision: Json
-    result: str | None = None
-    reason: str | None = None
-    details: str | None = None
-    timeout_type: str | None = None
-
-
-@dataclass(slots=True)
-class _State:
-    attempts: int = 0
-    open_activity: str | None = None
-    cancel_requested: bool = False
-    checkpoint: Any = None
-    last_event_id: int = 0
-    ending: _Ending | None = None
 
 
 class OneActivityWorkflow:
@@ -287,7 +116,7 @@ class OneActivityWorkflow:
         # SWF's default page is 1000 events; smaller pages exercise the paging in tests.
         self._paging: Json = {"maximumPageSize": page_size} if page_size else {}
         self.log = get_logger(domain=domain, workflow_id=self.workflow_id)
-        self._state = _State()
+        self._decisions = OneActivityDecisions(request, retries, self.log)
         self._started_at: float | None = None
 
     @property
@@ -300,7 +129,7 @@ class OneActivityWorkflow:
     @property
     def attempts(self) -> int:
         """How many times the activity has been scheduled so far."""
-        return self._state.attempts
+        return self._decisions.state.attempts
 
     async def start(self) -> dict[str, str]:
         """Register the workflow type if needed and start the execution."""
@@ -375,7 +204,7 @@ class OneActivityWorkflow:
             task = await self._poll()
             if task is not None:
                 await self._decide(task)
-                if self._state.ending is None:
+                if self._decisions.state.ending is None:
                     continue
             # Either a close decision was sent (it fails if events arrived meanwhile, and a
             # new decision task follows), or a poll came back empty: something else may
@@ -428,13 +257,13 @@ class OneActivityWorkflow:
         return task
 
     async def _decide(self, task: Json) -> None:
-        before = dataclasses.replace(self._state)
+        before = dataclasses.replace(self._decisions.state)
         new = [e for e in task["events"] if int(e["eventId"]) > before.last_event_id]
         decisions: list[Json] = []
         for event in new:
-            decisions.extend(self._on_event(event))
+            decisions.extend(self._decisions.on_event(event))
         if new:
-            self._state.last_event_id = int(new[-1]["eventId"])
+            self._decisions.state.last_event_id = int(new[-1]["eventId"])
         token = task["taskToken"]
         try:
             await self._call(
@@ -446,132 +275,16 @@ class OneActivityWorkflow:
         except Exception as error:
             # Nothing was decided: forget these events, so that the next decision task
             # (SWF schedules one when this one times out) decides them again.
-            self._state = before
+            self._decisions.state = before
             if error_code(error) != "UnknownResourceFault":
                 raise
             self.log.warning("decision task closed before it was answered; waiting for the next")
 
-    def _on_event(self, event: Json) -> list[Json]:
-        """The decisions one new event calls for, updating the state as it goes."""
-        state = self._state
-        kind = event["eventType"]
-        attributes = HistoryEvent.from_swf(event).attributes
-        if kind == "WorkflowExecutionStarted":
-            return [self._schedule()]
-        if kind in ("WorkflowExecutionSignaled", "WorkflowExecutionCancelRequested"):
-            if kind == "WorkflowExecutionSignaled" and attributes["signalName"] != CANCEL_SIGNAL:
-                return []
-            if state.open_activity is None or state.cancel_requested:
-                return []
-            state.cancel_requested = True
-            return [
-                {
-                    "decisionType": "RequestCancelActivityTask",
-                    "requestCancelActivityTaskDecisionAttributes": {
-                        "activityId": state.open_activity
-                    },
-                }
-            ]
-        if kind == "ScheduleActivityTaskFailed":
-            state.open_activity = None
-            cause = attributes.get("cause", "unknown cause")
-            return self._end(RunStatus.FAILED, reason=f"cannot schedule the activity: {cause}")
-        if kind not in _CLOSING_EVENTS:
-            if kind in _CLOSE_REFUSED and state.ending is not None:
-                # The close was refused because events came in while deciding: resend it.
-                return [state.ending.decision]
-            return []
-        state.open_activity = None
-        if kind == "ActivityTaskCompleted":
-            return self._end(RunStatus.COMPLETED, result=attributes.get("result"))
-        if kind == "ActivityTaskCanceled":
-            return self._end(RunStatus.CANCELED, details=attributes.get("details"))
-        if kind == "ActivityTaskTimedOut":
-            details = attributes.get("details")
-            if details is not None:
-                state.checkpoint = _decode(details)
-            if self._may_retry():
-                return [self._schedule()]
-            timeout_type = attributes.get("timeoutType", "UNKNOWN")
-            return self._end(
-                RunStatus.TIMED_OUT,
-                reason=f"activity timed out ({timeout_type})",
-                details=details,
-                timeout_type=timeout_type,
-            )
-        # ActivityTaskFailed. The worker answers a shutdown with the activity's latest
-        # progress as details, which is then the checkpoint; a traceback (not JSON) is not.
-        details = attributes.get("details")
-        if details is not None:
-            with contextlib.suppress(ValueError):
-                state.checkpoint = json.loads(details)
-        if self._may_retry():
-            return [self._schedule()]
-        return self._end(RunStatus.FAILED, reason=attributes.get("reason"), details=details)
-
-    def _may_retry(self) -> bool:
-        state = self._state
-        return not state.cancel_requested and state.attempts <= self.retries
-
-    def _schedule(self) -> Json:
-        state = self._state
-        state.attempts += 1
-        activity_id = f"{self.request.name[:200]}-{state.attempts}"
-        state.open_activity = activity_id
-        input = self.request.input
-        if state.checkpoint is not None:
-            input = self._resume_input(input, state.checkpoint)
-        self.log.info("scheduling activity", attempt=state.attempts, activity_id=activity_id)
-        return self.request.schedule_decision(activity_id, input)
-
-    def _resume_input(self, input: str | None, checkpoint: Any) -> str | None:
-        try:
-            decoded = None if input is None else json.loads(input)
-        except ValueError:
-            self.log.warning("input is not JSON: retrying without the checkpoint")
-            return input
-        try:
-            return with_checkpoint(decoded, checkpoint)
-        except SWFLimitError as error:
-            self.log.warning("retrying without the checkpoint", error=str(error))
-            return input
-
-    def _end(
-        self,
-        status: RunStatus,
-        *,
-        result: str | None = None,
-        reason: str | None = None,
-        details: str | None = None,
-        timeout_type: str | None = None,
-    ) -> list[Json]:
-        decision: Json
-        if status is RunStatus.COMPLETED:
-            decision = {
-                "decisionType": "CompleteWorkflowExecution",
-                "completeWorkflowExecutionDecisionAttributes": _present(result=result),
-            }
-        elif status is RunStatus.CANCELED:
-            decision = {
-                "decisionType": "CancelWorkflowExecution",
-                "cancelWorkflowExecutionDecisionAttributes": _present(details=details),
-            }
-        else:
-            decision = {
-                "decisionType": "FailWorkflowExecution",
-                "failWorkflowExecutionDecisionAttributes": _present(
-                    reason=None if reason is None else cut_end(reason, FAILURE_REASON_MAX),
-                    details=None if details is None else cut_start(details, DATA_MAX),
-                ),
-            }
-        self._state.ending = _Ending(status, decision, result, reason, details, timeout_type)
-        return [decision]
-
     async def _outcome(self, close_status: str | None) -> RunOutcome:
         events = tuple(HistoryEvent.from_swf(e) for e in await self._history())
-        ending = self._state.ending
+        ending = self._decisions.state.ending
         if close_status == "TIMED_OUT":
-            ending = _Ending(
+            ending = Ending(
                 RunStatus.TIMED_OUT,
                 {},
                 reason="workflow execution timed out",
@@ -579,7 +292,7 @@ class OneActivityWorkflow:
             )
         elif ending is None or close_status not in ("COMPLETED", "FAILED", "CANCELED"):
             closing = events[-1].attributes if events else {}
-            ending = _Ending(
+            ending = Ending(
                 RunStatus.TERMINATED,
                 {},
                 reason=closing.get("reason") or f"execution closed: {close_status}",
@@ -589,7 +302,7 @@ class OneActivityWorkflow:
             ending.status,
             workflow_id=self.workflow_id,
             run_id=self.execution["runId"],
-            attempts=self._state.attempts,
+            attempts=self._decisions.state.attempts,
             result=ending.result,
             reason=ending.reason,
             details=ending.details,
@@ -661,15 +374,3 @@ async def run_activity(
     )
     await workflow.start()
     return await workflow.run()
-
-
-def _decode(details: str) -> Any:
-    """Heartbeat details as a JSON value; details that are not JSON are kept as a string."""
-    try:
-        return json.loads(details)
-    except ValueError:
-        return details
-
-
-def _present(**members: str | None) -> Json:
-    return {name: value for name, value in members.items() if value is not None}

@@ -115,6 +115,20 @@ async def test_retry_resumes_from_the_checkpoint_as_json(
     assert json.loads(outcome["result"]) == {"resumed_from": {"done": 2}, "done": 4}
 
 
+async def test_retries_report_the_last_details_any_attempt_recorded(
+    dev_server: DevServer, worker: Worker
+) -> None:
+    # Attempt 1 reports progress; attempts 2 and 3 time out before reporting any.
+    arguments = target(
+        "forgetful", "--heartbeat-timeout", "5", "--start-to-close-timeout", "1", "--retries", "2"
+    )
+    code, out, _ = await execute(dev_server, *arguments)
+
+    assert code == 4, out
+    assert out.startswith("outcome: timed out (START_TO_CLOSE) after 3 attempts")
+    assert 'last details: {"done":1}\n' in out
+
+
 async def test_no_wait_schedules_and_exits(dev_server: DevServer, worker: Worker) -> None:
     code, out, _ = await execute(dev_server, *target("double", "--input", "1", "--no-wait"))
 

@@ -62,3 +62,12 @@ async def stalling(job: dict[str, int]) -> dict[str, Any]:
         if checkpoint is None and done == job["stall_at"]:
             await anyio.sleep(3600)
     return {"resumed_from": checkpoint, "done": job["steps"]}
+
+
+@activity(heartbeat_timeout=60, start_to_close_timeout=300)
+async def forgetful(_: Any = None) -> None:
+    """Reports progress on its first attempt only; every attempt then hangs, so that SWF
+    times each out, the later ones with no heartbeat details."""
+    if info().checkpoint is None:
+        heartbeat({"done": 1})
+    await anyio.sleep(3600)

@@ -36,6 +36,7 @@ async def worker(dev_server: DevServer, task_tokens: set[str]) -> AsyncIterator[
             activities.flaky,
             activities.patient,
             activities.stalling,
+            activities.forgetful,
         ],
         endpoint_url=dev_server.endpoint_url,
         region="us-east-1",
