@@ -15,7 +15,7 @@ import pytest
 from heartbeat_worker.devserver import DevServer
 from swfkit import TEST_POLL_TIMEOUT
 
-from .commands import DEV_ENVIRONMENT, command, write_jobs
+from .commands import DEV_ENVIRONMENT, command, run_command, write_jobs
 
 pytestmark = pytest.mark.anyio
 
@@ -137,3 +137,35 @@ async def test_an_outage_after_start_up_is_logged_once_with_its_attempts(
     # Several slots failed several times each, and said so once.
     assert attempts >= 2, recovered
     assert dev_server.faults.total("error", "PollForActivityTask") == attempts
+
+
+async def test_console_lines_lead_with_what_a_person_scans(
+    tmp_path: Path, dev_server: DevServer
+) -> None:
+    url = dev_server.endpoint_url
+    process = await start_worker(url, write_jobs(tmp_path))
+    output = Output(process)
+    try:
+        await output.wait_for("worker started")
+        started = next(line for line in output.text.splitlines() if "worker started" in line)
+        for field in (f"endpoint={url}", "region=us-east-1", "identity=", "task_list=jobs"):
+            assert field in started, started
+        assert "activities=['hello:1']" in started
+        code, _, err = await run_command(
+            "execute", "hello", "--domain", "d", "--task-list", "jobs", "--input", '"you"',
+            "--endpoint-url", url,
+        )  # fmt: skip
+        assert code == 0, err
+        await output.wait_for("task completed")
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.send_signal(signal.SIGINT)
+        with anyio.fail_after(15):
+            await process.wait()
+    line = next(line for line in output.text.splitlines() if "task completed" in line)
+    order = [
+        "activity_type=hello", "duration=", "beats=", "activity_id=", "workflow_id=", "run_id=",
+        "token=",
+    ]  # fmt: skip
+    positions = [line.index(field) for field in order]
+    assert positions == sorted(positions), line
