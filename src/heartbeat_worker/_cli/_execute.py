@@ -8,15 +8,20 @@ status says how the activity ended, so scripts can branch on it without parsing 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
 from typing import Any, Final, TextIO
 
 import anyio
+from anyio.abc import TaskGroup
+from botocore.exceptions import NoCredentialsError, NoRegionError
 
 from .._decider import ActivityRequest, OneActivityWorkflow, RunOutcome, RunStatus
 from .._swf import error_code, open_connection
 from ._options import add_connection_arguments, add_logging_arguments, apply_logging_arguments
+from ._watch import ExecutionWatch
 
 __all__ = ["EXIT_CODES", "add_arguments", "main"]
 
@@ -46,7 +51,8 @@ exit status:
   4    the activity timed out (after its last retry), or the workflow did
   5    the workflow was closed from outside (terminated)
   6    SWF refused a call or could not be reached (unknown domain, credentials...)
-  130  interrupted; the execution is left open
+  130  a second Ctrl-C terminated the workflow execution (a first one requests the
+       activity's cancellation and waits for its answer: status 3 when it comes)
 """
 
 
@@ -123,6 +129,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--workflow-id", help="workflow id of the execution (default: NAME-<random>)"
     )
     control.add_argument("--json", action="store_true", help="print the outcome as one JSON object")
+    control.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="a live status line on stderr: attempt, which worker started the task, elapsed "
+        "time, and against the dev server the latest details (default: on a terminal)",
+    )
     add_connection_arguments(parser)
     add_logging_arguments(parser)
     parser.set_defaults(log_level="warning")
@@ -148,13 +161,19 @@ def main(args: argparse.Namespace) -> int:
         return anyio.run(_execute, args, request, started)
     except KeyboardInterrupt:
         if started:
+            execution = started[0]
             print(
-                f"interrupted: execution {_describe(started[0])} is left open "
-                "(terminate it or let it time out)",
+                f"interrupted: execution {_describe(execution)} is left open until its "
+                f"timeout; end it with: aws swf terminate-workflow-execution --domain "
+                f"{args.domain} --workflow-id {execution['workflowId']} "
+                f"--run-id {execution['runId']}",
                 file=sys.stderr,
             )
         return EXIT_INTERRUPTED
-    except Exception as error:
+    except Exception as caught:
+        error = _leaf(caught)
+        if isinstance(error, NoRegionError | NoCredentialsError):
+            raise error from None  # a set-up mistake: one line and status 2, from main
         code = error_code(error)
         what = f"{code}: {error}" if code else f"{type(error).__name__}: {error}"
         print(f"heartbeat-worker execute: SWF call failed: {what}", file=sys.stderr)
@@ -195,12 +214,66 @@ async def _execute(
                 print(f"scheduled: execution {_describe(execution)}")
                 print("nothing will close it: it stays open until its execution timeout")
             return EXIT_COMPLETED
-        outcome = await workflow.run()
+        live = args.progress if args.progress is not None else sys.stderr.isatty()
+        watch = ExecutionWatch(
+            connection.call_client,
+            workflow,
+            endpoint_url=args.endpoint_url,
+            region=args.region,
+            stream=sys.stderr,
+            live=live,
+        )
+        outcome: RunOutcome | None = None
+        async with anyio.create_task_group() as group:
+            group.start_soon(watch.run)
+            group.start_soon(_on_interrupt, connection.call_client, workflow, watch, group)
+            outcome = await workflow.run()
+            group.cancel_scope.cancel()
+    if outcome is None:
+        return EXIT_INTERRUPTED  # terminated by a second Ctrl-C
     if args.json:
         print(json.dumps(outcome_as_json(outcome)))
     else:
         print_outcome(outcome, sys.stdout)
     return EXIT_CODES[outcome.status]
+
+
+async def _on_interrupt(
+    client: Any, workflow: OneActivityWorkflow, watch: ExecutionWatch, group: TaskGroup
+) -> None:
+    """First Ctrl-C: request the activity's cancellation and wait for its answer; second:
+    terminate the workflow execution and leave."""
+    with anyio.open_signal_receiver(signal.SIGINT) as signals:
+        count = 0
+        async for _ in signals:
+            count += 1
+            if count == 1:
+                watch.say(
+                    "interrupted: requested the activity's cancellation; waiting for its "
+                    "answer (press Ctrl-C again to terminate the workflow execution)"
+                )
+                await workflow.request_cancel()
+                continue
+            with contextlib.suppress(Exception):  # closed already: nothing to terminate
+                await client.terminate_workflow_execution(
+                    domain=workflow.domain,
+                    **workflow.execution,
+                    reason="terminated by heartbeat-worker execute (Ctrl-C)",
+                    childPolicy="TERMINATE",
+                )
+            watch.say(
+                f"terminated: execution {_describe(workflow.execution)}; its worker learns "
+                "it at the next heartbeat"
+            )
+            group.cancel_scope.cancel()
+            return
+
+
+def _leaf(error: BaseException) -> BaseException:
+    """The one error inside task-group wrappers, if there is just one."""
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return error
 
 
 def _describe(execution: dict[str, str]) -> str:
