@@ -75,24 +75,48 @@ async def test_terminated_from_outside_exits_five(
     assert "terminated" in out.lower()
 
 
-async def test_interrupted_exits_130_and_leaves_the_execution_open(
+async def test_a_first_ctrl_c_cancels_the_activity_and_waits_for_its_answer(
+    dev_server: DevServer, worker: Worker
+) -> None:
+    arguments = target("patient", "--workflow-id", "interrupted", "--heartbeat-timeout", "1.5")
+    async with execute_in_background(dev_server, *arguments) as process:
+        await started(dev_server, "interrupted")
+        process.send_signal(signal.SIGINT)
+        code, out, err = await output(process)
+
+    assert code == 3, out + err
+    assert "requested the activity's cancellation; waiting for its answer" in err
+    assert "press Ctrl-C again to terminate the workflow execution" in err
+    assert 'cancel details: {"phase":"rolled back"}' in out
+
+
+async def test_a_second_ctrl_c_terminates_the_execution_and_exits_130(
     dev_server: DevServer, worker: Worker, swf_client: Any
 ) -> None:
+    # The registered 60 s heartbeat timeout: the worker hears of the cancel request only at
+    # its next beat, 20 s away, so the second Ctrl-C comes first.
     async with execute_in_background(
-        dev_server, *target("patient", "--workflow-id", "interrupted")
+        dev_server, *target("patient", "--workflow-id", "terminate-me")
     ) as process:
-        await started(dev_server, "interrupted")
+        await started(dev_server, "terminate-me")
+        process.send_signal(signal.SIGINT)
+        assert process.stderr is not None
+        seen = b""
+        with anyio.fail_after(DEADLINE):
+            while b"press Ctrl-C again" not in seen:
+                seen += await process.stderr.receive()
         process.send_signal(signal.SIGINT)
         code, _, err = await output(process)
 
     assert code == 130
-    assert "interrupted: execution workflowId=interrupted" in err
-    described = await swf_client.list_open_workflow_executions(
+    assert "terminated: execution workflowId=terminate-me" in seen.decode() + err
+    assert "Traceback" not in seen.decode() + err
+    described = await swf_client.list_closed_workflow_executions(
         domain=DOMAIN,
         startTimeFilter={"oldestDate": 0},
-        executionFilter={"workflowId": "interrupted"},
+        executionFilter={"workflowId": "terminate-me"},
     )
-    assert len(described["executionInfos"]) == 1
+    assert [info["closeStatus"] for info in described["executionInfos"]] == ["TERMINATED"]
 
 
 async def test_an_activity_that_cannot_be_scheduled_exits_one(

@@ -124,6 +124,90 @@ async def test_the_json_view_follows_a_running_activity(
     assert closed["open_activity_tasks"] == 0
 
 
+async def test_the_json_view_names_the_worker_and_the_progress(
+    dev_server: DevServer, swf_client: Any, swfkit: SWFKit
+) -> None:
+    task = await _start(swfkit)
+    await swf_client.record_activity_task_heartbeat(
+        taskToken=task["taskToken"], details='{"done": 2, "total": 8, "phase": "load"}'
+    )
+
+    [view] = (await _status_json(dev_server))["activity_tasks"]
+    assert view["identity"] == "swfkit"
+    assert view["progress"] == {"done": 2, "total": 8}
+    page = await _page(dev_server)
+    assert '<progress max="1" value="0.2500"></progress>' in page
+    assert "2 / 8" in page
+
+    await swf_client.record_activity_task_heartbeat(taskToken=task["taskToken"], details="7 rows")
+    [view] = (await _status_json(dev_server))["activity_tasks"]
+    assert view["progress"] is None
+
+
+async def test_open_polls_show_their_worker_and_age(dev_server: DevServer, swfkit: SWFKit) -> None:
+    polling = asyncio.create_task(
+        swfkit.client.poll_for_activity_task(
+            domain=DOMAIN, taskList={"name": "idle-list"}, identity="worker-7"
+        )
+    )
+    try:
+        async with asyncio.timeout(5):
+            while True:
+                status = await _status_json(dev_server)
+                if status["polls"]:
+                    break
+                await asyncio.sleep(0.02)
+        [poll] = status["polls"]
+        assert poll["kind"] == "activity"
+        assert poll["domain"] == DOMAIN
+        assert poll["task_list"] == "idle-list"
+        assert poll["identity"] == "worker-7"
+        assert 0 <= poll["age"] < 5
+        assert "worker-7" in await _page(dev_server)
+    finally:
+        await polling
+    assert (await _status_json(dev_server))["polls"] == []
+
+
+async def test_closed_executions_say_how_each_ended(
+    dev_server: DevServer, swf_client: Any, swfkit: SWFKit
+) -> None:
+    async def close(decision_type: str, **attributes: str) -> None:
+        await swfkit.start()
+        key = decision_type[0].lower() + decision_type[1:] + "DecisionAttributes"
+        await swfkit.decide([{"decisionType": decision_type, key: attributes}])
+
+    await close("CompleteWorkflowExecution", result="42")
+    await close("FailWorkflowExecution", reason="disk full")
+    await close("CancelWorkflowExecution")
+    execution = await swfkit.start()
+    await swf_client.terminate_workflow_execution(
+        domain=DOMAIN, workflowId=execution["workflowId"], reason="by hand"
+    )
+    timing_out = await swfkit.start(executionStartToCloseTimeout="1")
+    async with asyncio.timeout(10):
+        while True:
+            status = await _status_json(dev_server)
+            if len(status["closed_executions"]) == 5:
+                break
+            await asyncio.sleep(0.05)
+
+    endings = [x["ending"] for x in status["closed_executions"]]
+    assert endings == [
+        "timed out (START_TO_CLOSE)",
+        "terminated: by hand",
+        "canceled",
+        "failed: disk full",
+        "completed",
+    ]
+    newest = status["closed_executions"][0]
+    assert newest["workflow_id"] == timing_out["workflowId"]
+    assert newest["closed_at"] >= newest["started_at"]
+    page = await _page(dev_server)
+    assert "failed: disk full" in page
+    assert "Recently closed executions" in page
+
+
 async def test_a_scheduled_task_shows_its_schedule_to_start_time_left(
     dev_server: DevServer, swfkit: SWFKit
 ) -> None:
@@ -339,3 +423,32 @@ async def test_the_page_refreshes_in_a_browser(
         assert token not in body
         assert token_hash(token) in body
         assert DOMAIN in body
+
+        # Progress bars, the worker's identity, open polls and closed executions arrive
+        # with the refresh too.
+        await swf_client.record_activity_task_heartbeat(
+            taskToken=token, details='{"done": 3, "total": 4}'
+        )
+        bar = "document.querySelector('#tasks progress')"
+        await page.wait_for(f"{bar} && {bar}.value === 0.75", "the progress bar")
+        assert "3 / 4" in await page.evaluate(tasks)
+        assert "swfkit" in await page.evaluate(tasks)
+        polling = asyncio.create_task(
+            swf_client.poll_for_activity_task(
+                domain=DOMAIN, taskList={"name": "browser-polls"}, identity="poller-in-browser"
+            )
+        )
+        polls = "document.querySelector('#polls tbody').textContent"
+        await page.wait_for(f"{polls}.includes('poller-in-browser')", "the open poll")
+        await polling
+        await swf_client.respond_activity_task_canceled(taskToken=token)
+        await swfkit.decide(
+            [
+                {
+                    "decisionType": "FailWorkflowExecution",
+                    "failWorkflowExecutionDecisionAttributes": {"reason": "rolled back"},
+                }
+            ]
+        )
+        closed = "document.querySelector('#closed tbody').textContent"
+        await page.wait_for(f"{closed}.includes('failed: rolled back')", "the closed execution")

@@ -29,7 +29,7 @@ from ._status import status_view
 __all__ = ["status_routes"]
 
 Json = dict[str, Any]
-Cell = tuple[str, str | None, str | None]  # text, second line, class
+Cell = tuple[str, str | None, str | None, float | None]  # text, second line, class, bar
 
 _DASH: Final = "\u2014"
 
@@ -64,6 +64,7 @@ border:1px solid currentColor;font-size:11px}
 .ok .v{color:var(--ok)}
 .alert .v{color:var(--alert)}
 .mute .v,.empty{color:var(--mute)}
+progress{display:block;width:12em;height:.7em;margin-top:2px}
 """
 
 _SCRIPT: Final = """
@@ -108,30 +109,48 @@ const ROWS = {
   ],
   tasks: (t, now) => {
     const started = t.state === "started";
+    const p = t.progress;
     return [
       [t.activity_id, type(t.activity_type), "strong"],
       [t.workflow_id, t.domain + " \\u00b7 " + t.task_list, null],
       [t.state, started ? "#" + t.token_hash : t.time_left.schedule_to_start === null ? "queued"
         : "starts within " + secs(t.time_left.schedule_to_start), started ? "ok" : "badge"],
+      t.identity === null ? [DASH, null, "mute"] : [t.identity, null, null],
       t.cancel_requested ? ["requested", null, "alert"] : [DASH, null, "mute"],
       [age(t.last_heartbeat_at, now), t.heartbeats + " heartbeat" + (t.heartbeats === 1 ? "" : "s")
         + (t.last_heartbeat_at === null ? "" : " \\u00b7 " + clock(t.last_heartbeat_at)), null],
-      [t.details === null ? DASH : t.details, t.details_truncated ? "truncated" : null,
-        t.details === null ? "details mute" : "details"],
+      [t.details === null ? DASH : t.details,
+        p ? p.done + " / " + p.total : t.details_truncated ? "truncated" : null,
+        t.details === null ? "details mute" : "details", p ? p.done / p.total : null],
       left(t.time_left.heartbeat, t.timeouts.heartbeat, started),
       left(t.time_left.start_to_close, t.timeouts.start_to_close, started),
       left(t.time_left.schedule_to_close, t.timeouts.schedule_to_close, true),
     ];
   },
+  polls: (p, now) => [
+    [p.task_list, p.domain + " \\u00b7 " + p.kind, "strong"],
+    p.identity === null ? [DASH, null, "mute"] : [p.identity, null, null],
+    [secs(p.age), "since " + clock(p.since), "num"],
+  ],
+  closed: (x, now) => [
+    [x.workflow_id, x.run_id, "strong"],
+    [type(x.workflow_type), x.domain, null],
+    [x.ending, null, x.close_status === "COMPLETED" ? "ok" : "alert"],
+    [age(x.closed_at, now), "ran " + secs(x.closed_at - x.started_at), null],
+  ],
 };
 function fill(id, items, now, shown, total) {
   const body = document.querySelector("#" + id + " tbody");
   const rows = items.map((item) => {
     const tr = document.createElement("tr");
-    for (const [text, sub, cls] of ROWS[id](item, now)) {
+    for (const [text, sub, cls, bar] of ROWS[id](item, now)) {
       const td = tr.insertCell(), v = document.createElement("div");
       if (cls) td.className = cls;
       v.className = "v"; v.textContent = text; td.append(v);
+      if (bar !== undefined && bar !== null) {
+        const b = document.createElement("progress");
+        b.max = 1; b.value = bar; td.append(b);
+      }
       if (sub) {
         const s = document.createElement("div");
         s.className = "sub"; s.textContent = sub; td.append(s);
@@ -156,6 +175,9 @@ async function refresh() {
     fill("domains", s.domains, s.taken_at, s.domains.length, s.domains.length);
     fill("executions", s.executions, s.taken_at, s.executions.length, s.open_executions);
     fill("tasks", s.activity_tasks, s.taken_at, s.activity_tasks.length, s.open_activity_tasks);
+    fill("polls", s.polls, s.taken_at, s.polls.length, s.polls.length);
+    fill("closed", s.closed_executions, s.taken_at, s.closed_executions.length,
+      s.closed_executions.length);
     document.getElementById("live").textContent = "updated " + clock(s.taken_at);
     document.body.dataset.state = "live";
   } catch (e) {
@@ -207,9 +229,9 @@ def _age(at: float | None, now: float) -> str:
 
 def _left(value: float | None, timeout: float | None, started: bool) -> Cell:
     if value is None:
-        return _DASH, "NONE" if timeout is None else "" if started else "not started", "left"
+        return _DASH, "NONE" if timeout is None else "" if started else "not started", "left", None
     warn = timeout is not None and value < timeout / 4
-    return _secs(value), f"of {_secs(timeout)}", "left warn" if warn else "left"
+    return _secs(value), f"of {_secs(timeout)}", "left warn" if warn else "left", None
 
 
 def _type(type_ref: Json) -> str:
@@ -217,28 +239,34 @@ def _type(type_ref: Json) -> str:
 
 
 def _cancel(requested: bool) -> Cell:
-    return ("requested", None, "alert") if requested else (_DASH, None, "mute")
+    return ("requested", None, "alert", None) if requested else (_DASH, None, "mute", None)
+
+
+def _maybe(text: str | None) -> Cell:
+    return (_DASH, None, "mute", None) if text is None else (text, None, None, None)
 
 
 def _domain_cells(d: Json, now: float) -> list[Cell]:
     return [
-        (d["name"], None, "strong"),
-        ("deprecated", None, "alert") if d["deprecated"] else ("registered", None, "ok"),
-        (str(d["open_executions"]), None, "num"),
-        (str(d["activity_types"]), None, "num"),
-        (str(d["workflow_types"]), None, "num"),
-        (_DASH if d["description"] is None else d["description"], None, "mute"),
+        (d["name"], None, "strong", None),
+        ("deprecated", None, "alert", None)
+        if d["deprecated"]
+        else ("registered", None, "ok", None),
+        (str(d["open_executions"]), None, "num", None),
+        (str(d["activity_types"]), None, "num", None),
+        (str(d["workflow_types"]), None, "num", None),
+        (_DASH if d["description"] is None else d["description"], None, "mute", None),
     ]
 
 
 def _execution_cells(x: Json, now: float) -> list[Cell]:
     return [
-        (x["workflow_id"], x["run_id"], "strong"),
-        (_type(x["workflow_type"]), f"{x['domain']} \u00b7 {x['task_list']}", None),
-        (_age(x["started_at"], now), _clock(x["started_at"]), None),
-        (str(x["open_activity_tasks"]), None, "num"),
+        (x["workflow_id"], x["run_id"], "strong", None),
+        (_type(x["workflow_type"]), f"{x['domain']} \u00b7 {x['task_list']}", None, None),
+        (_age(x["started_at"], now), _clock(x["started_at"]), None, None),
+        (str(x["open_activity_tasks"]), None, "num", None),
         _cancel(x["cancel_requested"]),
-        (_secs(x["time_left"]), "NONE" if x["time_left"] is None else None, "left"),
+        (_secs(x["time_left"]), "NONE" if x["time_left"] is None else None, "left", None),
     ]
 
 
@@ -257,20 +285,46 @@ def _task_cells(t: Json, now: float) -> list[Cell]:
     if last is not None:
         beats_line += f" \u00b7 {_clock(last)}"
     details = t["details"]
+    progress = t["progress"]
+    if progress is not None:
+        details_line: str | None = f"{progress['done']} / {progress['total']}"
+        bar: float | None = progress["done"] / progress["total"]
+    else:
+        details_line = "truncated" if t["details_truncated"] else None
+        bar = None
     return [
-        (t["activity_id"], _type(t["activity_type"]), "strong"),
-        (t["workflow_id"], f"{t['domain']} \u00b7 {t['task_list']}", None),
-        (t["state"], state_line, "ok" if started else "badge"),
+        (t["activity_id"], _type(t["activity_type"]), "strong", None),
+        (t["workflow_id"], f"{t['domain']} \u00b7 {t['task_list']}", None, None),
+        (t["state"], state_line, "ok" if started else "badge", None),
+        _maybe(t["identity"]),
         _cancel(t["cancel_requested"]),
-        (_age(last, now), beats_line, None),
+        (_age(last, now), beats_line, None, None),
         (
             _DASH if details is None else details,
-            "truncated" if t["details_truncated"] else None,
+            details_line,
             "details mute" if details is None else "details",
+            bar,
         ),
         _left(left["heartbeat"], timeouts["heartbeat"], started),
         _left(left["start_to_close"], timeouts["start_to_close"], started),
         _left(left["schedule_to_close"], timeouts["schedule_to_close"], True),
+    ]
+
+
+def _poll_cells(p: Json, now: float) -> list[Cell]:
+    return [
+        (p["task_list"], f"{p['domain']} \u00b7 {p['kind']}", "strong", None),
+        _maybe(p["identity"]),
+        (_secs(p["age"]), f"since {_clock(p['since'])}", "num", None),
+    ]
+
+
+def _closed_cells(x: Json, now: float) -> list[Cell]:
+    return [
+        (x["workflow_id"], x["run_id"], "strong", None),
+        (_type(x["workflow_type"]), x["domain"], None, None),
+        (x["ending"], None, "ok" if x["close_status"] == "COMPLETED" else "alert", None),
+        (_age(x["closed_at"], now), f"ran {_secs(x['closed_at'] - x['started_at'])}", None, None),
     ]
 
 
@@ -293,10 +347,11 @@ def _table(
     rows: list[str] = []
     for item in items:
         tds = []
-        for text, sub, cls in cells(item, now):
+        for text, sub, cls, bar in cells(item, now):
             attribute = f' class="{_e(cls)}"' if cls else ""
             second = f'<div class="sub">{_e(sub)}</div>' if sub else ""
-            tds.append(f'<td{attribute}><div class="v">{_e(text)}</div>{second}</td>')
+            meter = "" if bar is None else f'<progress max="1" value="{bar:.4f}"></progress>'
+            tds.append(f'<td{attribute}><div class="v">{_e(text)}</div>{second}{meter}</td>')
         rows.append(f"<tr>{''.join(tds)}</tr>")
     if not rows:
         rows.append(f'<tr><td class="empty" colspan="{len(heads)}">{_e(empty)}</td></tr>')
@@ -349,6 +404,7 @@ def render_page(view: Json) -> str:
                 "Activity",
                 "Workflow",
                 "State",
+                "Worker",
                 "Cancel",
                 "Last heartbeat",
                 "Details",
@@ -361,6 +417,26 @@ def render_page(view: Json) -> str:
             now=now,
             total=view["open_activity_tasks"],
             empty="No open activity tasks.",
+        ),
+        _table(
+            "polls",
+            title="Open polls",
+            headings=["Task list", "Worker", "Waiting"],
+            items=view["polls"],
+            cells=_poll_cells,
+            now=now,
+            total=len(view["polls"]),
+            empty="No poll is waiting: no worker or decider is polling.",
+        ),
+        _table(
+            "closed",
+            title="Recently closed executions",
+            headings=["Workflow / run", "Type", "Ended", "Closed"],
+            items=view["closed_executions"],
+            cells=_closed_cells,
+            now=now,
+            total=len(view["closed_executions"]),
+            empty="No execution has closed yet.",
         ),
     ]
     return (
