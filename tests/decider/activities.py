@@ -71,3 +71,14 @@ async def forgetful(_: Any = None) -> None:
     if info().checkpoint is None:
         heartbeat({"done": 1})
     await anyio.sleep(3600)
+
+
+@activity(heartbeat_timeout=60, start_to_close_timeout=300)
+async def counting(job: dict[str, float]) -> int:
+    """Counts to ``job["total"]``, a step every ``job["step"]`` seconds, reporting progress as
+    a ``done``/``total`` pair."""
+    total = int(job["total"])
+    for done in range(total):
+        heartbeat({"done": done, "total": total})
+        await anyio.sleep(job["step"])
+    return total

@@ -37,6 +37,7 @@ async def worker(dev_server: DevServer, task_tokens: set[str]) -> AsyncIterator[
             activities.patient,
             activities.stalling,
             activities.forgetful,
+            activities.counting,
         ],
         endpoint_url=dev_server.endpoint_url,
         region="us-east-1",

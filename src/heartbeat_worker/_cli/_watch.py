@@ -14,7 +14,6 @@ The live line is redrawn in place, so it is drawn only on a terminal (or with
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ import anyio
 
 from .._decider import OneActivityWorkflow
 
-__all__ = ["WARN_AFTER", "ExecutionWatch", "progress_of"]
+__all__ = ["WARN_AFTER", "ExecutionWatch"]
 
 WARN_AFTER: Final = 5.0
 """Seconds without ``ActivityTaskStarted`` before saying that nobody seems to take the task:
@@ -39,23 +38,6 @@ _AWS_REFRESH: Final = 2.0
 _BAR: Final = 20
 
 
-def progress_of(details: str | None) -> tuple[float, float] | None:
-    """``(done, total)`` when heartbeat details are a JSON object that carries both."""
-    if not details:
-        return None
-    try:
-        value = json.loads(details)
-    except ValueError:
-        return None
-    if not isinstance(value, dict):
-        return None
-    done, total = value.get("done"), value.get("total")
-    numbers = (int, float)
-    if isinstance(done, numbers) and isinstance(total, numbers) and total > 0:
-        return float(done), float(total)
-    return None
-
-
 def bar(done: float, total: float) -> str:
     filled = round(_BAR * max(0.0, min(1.0, done / total)))
     return f"[{'#' * filled}{'.' * (_BAR - filled)}] {done:g}/{total:g}"
@@ -66,6 +48,7 @@ class _Seen:
     started_by: str | None = None
     started: bool = False
     details: str | None = None
+    progress: dict[str, float] | None = None
     heartbeats: int | None = None
 
 
@@ -149,6 +132,7 @@ class ExecutionWatch:
             task = await self._dev_server_task()
             if task is not None:
                 seen.details = task.get("details")
+                seen.progress = task.get("progress")
                 seen.heartbeats = task.get("heartbeats")
         return seen
 
@@ -235,9 +219,10 @@ class ExecutionWatch:
         if seen.started:
             if self._status_url is None:
                 parts.append("heartbeat details: SWF does not expose them while a task runs")
+            elif seen.progress is not None:
+                parts.append(bar(seen.progress["done"], seen.progress["total"]))
             elif seen.details is not None:
-                progress = progress_of(seen.details)
-                parts.append(bar(*progress) if progress else f"details {seen.details}")
+                parts.append(f"details {seen.details}")
             elif seen.heartbeats is not None:
                 parts.append(f"{seen.heartbeats} heartbeats, no details yet")
         return " · ".join(parts)
