@@ -264,6 +264,10 @@ class Heartbeater:
                 return _GONE
             return _FAILED
         self.beats_sent += 1
+        if self.beats_sent == 1:
+            # Outliving the first beat (at most a second in) marks a long task: say at INFO
+            # that it runs. Short tasks, most of them, log only their answer.
+            self._log.info("task running", heartbeat_interval=round(self.interval, 3))
         self.last_acknowledged = now
         self.last_error = None
         if reply.get("cancelRequested"):

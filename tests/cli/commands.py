@@ -22,12 +22,19 @@ DEV_ENVIRONMENT: Mapping[str, str] = {
 """Dummy credentials and a region, and nothing else of the caller's AWS settings."""
 
 JOBS = """\
+import anyio
+
 from heartbeat_worker import activity
 
 
 @activity(task_list="jobs", heartbeat_timeout=10)
 async def hello(name: str) -> str:
     return f"hello {name}"
+
+
+@activity(task_list="jobs", heartbeat_timeout=10)
+async def slow(seconds: float) -> None:
+    await anyio.sleep(seconds)
 """
 
 

@@ -40,6 +40,17 @@ class Output:
         return self.text
 
 
+async def stop_now(process: anyio.abc.Process, output: Output) -> int:
+    """Ctrl-C, and once the worker has said what it waits for, Ctrl-C again: its exit status.
+
+    (Two signals sent at once may arrive as one.)"""
+    process.send_signal(signal.SIGINT)
+    await output.wait_for("press Ctrl-C again")
+    process.send_signal(signal.SIGINT)
+    with anyio.fail_after(15):
+        return await process.wait()
+
+
 async def start_worker(url: str, cwd: Path, *more: str) -> anyio.abc.Process:
     return await anyio.open_process(
         command(
@@ -118,10 +129,7 @@ async def test_an_outage_after_start_up_is_logged_once_with_its_attempts(
         await output.wait_for("worker started")
         dev_server.faults.add("error", operation="PollForActivityTask", duration=3.0)
         await output.wait_for("polls recovered")
-        process.send_signal(signal.SIGINT)
-        process.send_signal(signal.SIGINT)
-        with anyio.fail_after(15):
-            code = await process.wait()
+        code = await stop_now(process, output)
     finally:
         if process.returncode is None:
             process.kill()
@@ -150,7 +158,7 @@ async def test_console_lines_lead_with_what_a_person_scans(
         started = next(line for line in output.text.splitlines() if "worker started" in line)
         for field in (f"endpoint={url}", "region=us-east-1", "identity=", "task_list=jobs"):
             assert field in started, started
-        assert "activities=['hello:1']" in started
+        assert "activities=['hello:1', 'slow:1']" in started
         code, _, err = await run_command(
             "execute", "hello", "--domain", "d", "--task-list", "jobs", "--input", '"you"',
             "--endpoint-url", url,
@@ -158,10 +166,7 @@ async def test_console_lines_lead_with_what_a_person_scans(
         assert code == 0, err
         await output.wait_for("task completed")
     finally:
-        process.send_signal(signal.SIGINT)
-        process.send_signal(signal.SIGINT)
-        with anyio.fail_after(15):
-            await process.wait()
+        await stop_now(process, output)
     line = next(line for line in output.text.splitlines() if "task completed" in line)
     order = [
         "activity_type=hello", "duration=", "beats=", "activity_id=", "workflow_id=", "run_id=",
@@ -169,3 +174,40 @@ async def test_console_lines_lead_with_what_a_person_scans(
     ]  # fmt: skip
     positions = [line.index(field) for field in order]
     assert positions == sorted(positions), line
+
+
+async def test_a_long_task_shows_at_info_when_it_starts(
+    tmp_path: Path, dev_server: DevServer
+) -> None:
+    url = dev_server.endpoint_url
+    process = await start_worker(url, write_jobs(tmp_path))
+    output = Output(process)
+    try:
+        await output.wait_for("worker started")
+        code, _, err = await run_command(
+            "execute", "hello", "--domain", "d", "--task-list", "jobs", "--input", '"you"',
+            "--endpoint-url", url,
+        )  # fmt: skip
+        assert code == 0, err
+        async with anyio.create_task_group() as group:
+            group.start_soon(
+                run_command,
+                "execute", "slow", "--domain", "d", "--task-list", "jobs", "--input", "30",
+                "--endpoint-url", url,
+            )  # fmt: skip
+            await output.wait_for("task running")
+            running = next(line for line in output.text.splitlines() if "task running" in line)
+            # Announced while it runs, not when it ends.
+            assert "task completed" not in output.text.split(running)[1]
+            group.cancel_scope.cancel()
+    finally:
+        await stop_now(process, output)
+    assert "activity_type=slow" in running
+    assert "[info" in running
+    # The short task logged its answer only.
+    hello = [
+        line
+        for line in output.text.splitlines()
+        if "activity_type=hello" in line and "workflow_id=" in line
+    ]
+    assert ["task completed" in line for line in hello] == [True], hello
