@@ -39,7 +39,7 @@ from ._failures import describe_error, permanent_error_fix
 from ._registration import register
 from ._swf import Backoff, SWFClient, error_code, is_transient
 
-__all__ = ["STARTUP_PATIENCE", "check_startup", "user_error_for"]
+__all__ = ["STARTUP_PATIENCE", "THROTTLED_PATIENCE", "check_startup", "user_error_for"]
 
 T = TypeVar("T")
 
@@ -47,6 +47,9 @@ STARTUP_PATIENCE: Final = 3.0
 """Seconds the start-up checks retry transient errors (a refused connection, throttling)
 before giving up: long enough for a blip, short enough that a wrong endpoint is reported
 while the person who typed it still waits for the prompt."""
+
+THROTTLED_PATIENCE: Final = 60.0
+"""Seconds the start-up checks retry SWF's throttling and 5xx answers, as registration does."""
 
 NO_REGION: Final = (
     "no AWS region configured: pass --region, or set AWS_REGION (or a region in ~/.aws/config)"
@@ -126,29 +129,33 @@ async def check_startup(
 
 
 async def _patiently(call: Callable[[], Awaitable[T]], url: str) -> T:
-    """``call()``, retried while it fails transiently, for :data:`STARTUP_PATIENCE` at most.
+    """``call()``, retried while it fails transiently: for :data:`STARTUP_PATIENCE` when SWF
+    cannot be reached, for :data:`THROTTLED_PATIENCE` while SWF answers but refuses for now
+    (throttling, 5xx: a fleet restarting at once must not fail for it).
 
     Quietly: the one line that matters is the final error, should there be one.
     """
-    deadline = anyio.current_time() + STARTUP_PATIENCE
-    backoff = Backoff(initial=0.2, maximum=1.0)
+    started = anyio.current_time()
+    backoff = Backoff(initial=0.2, maximum=2.0)
     while True:
         try:
-            with anyio.fail_after(max(0.1, deadline - anyio.current_time())):
+            with anyio.fail_after(max(0.1, started + THROTTLED_PATIENCE - anyio.current_time())):
                 return await call()
         except Exception as error:
             delay = backoff.next_delay()
-            if is_transient(error) and anyio.current_time() + delay < deadline:
+            patience = THROTTLED_PATIENCE if isinstance(error, ClientError) else STARTUP_PATIENCE
+            if is_transient(error) and anyio.current_time() + delay < started + patience:
                 await anyio.sleep(delay)
                 continue
             mapped = user_error_for(error)
             if mapped is not None:
                 raise mapped from None
-            if isinstance(error, ClientError):
+            if isinstance(error, ClientError) and not is_transient(error):
                 raise
-            if isinstance(error, TimeoutError) and anyio.current_time() >= deadline:
+            if isinstance(error, ClientError):
                 raise StartupError(
-                    f"SWF at {url} did not answer within {STARTUP_PATIENCE:g} s"
+                    f"SWF at {url} kept refusing for {THROTTLED_PATIENCE:g} s: "
+                    f"{describe_error(error)}; try again later"
                 ) from None
             raise StartupError(f"cannot reach SWF at {url}: {describe_error(error)}") from None
 

@@ -8,6 +8,8 @@ import anyio
 import pytest
 
 from heartbeat_worker import StartupError, Worker, WorkerStoppedError
+from heartbeat_worker._preflight import STARTUP_PATIENCE
+from heartbeat_worker.devserver import DevServer
 
 from . import activities
 
@@ -51,3 +53,16 @@ def test_errors_carry_their_exit_status() -> None:
     assert StartupError("x").exit_status == 2
     assert WorkerStoppedError("x").exit_status == 3
     assert StartupError("x", exit_status=7).exit_status == 7
+
+
+async def test_throttling_at_start_up_is_waited_out(
+    make_worker: Callable[..., Worker], dev_server: DevServer
+) -> None:
+    # Longer than a refused connection is given: a fleet restarting at once gets throttled.
+    dev_server.faults.add("throttle", operation="DescribeDomain", duration=STARTUP_PATIENCE + 1)
+    worker = make_worker([activities.add])
+
+    with anyio.fail_after(STARTUP_PATIENCE + 20):
+        async with worker:
+            assert worker.startup_checks_passed is True
+    assert dev_server.faults.total("throttle", "DescribeDomain") >= 2
