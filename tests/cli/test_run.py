@@ -211,3 +211,33 @@ async def test_a_long_task_shows_at_info_when_it_starts(
         if "activity_type=hello" in line and "workflow_id=" in line
     ]
     assert ["task completed" in line for line in hello] == [True], hello
+
+
+@pytest.mark.parametrize(
+    ("code", "fix"),
+    [
+        ("AccessDeniedException", "grant the worker's credentials the swf:* actions"),
+        ("ExpiredTokenException", "the credentials expired and did not refresh"),
+        ("DomainDeprecatedFault", "the domain was deprecated"),
+    ],
+)
+async def test_a_permanent_refusal_stops_the_worker_with_the_fix(
+    tmp_path: Path, dev_server: DevServer, code: str, fix: str
+) -> None:
+    process = await start_worker(dev_server.endpoint_url, write_jobs(tmp_path))
+    output = Output(process)
+    try:
+        await output.wait_for("worker started")
+        dev_server.faults.add("error", operation="PollForActivityTask", code=code)
+        with anyio.fail_after(30):
+            status = await process.wait()
+        text = await output.rest()
+    finally:
+        if process.returncode is None:
+            process.kill()
+    assert status == 3, text
+    assert "Traceback" not in text
+    last = text.strip().splitlines()[-1]
+    assert last.startswith(f"heartbeat-worker run: SWF refused PollForActivityTask: {code}")
+    assert fix in last
+    assert text.count("polls failing") == 0
