@@ -10,7 +10,7 @@ naming what is missing and the command that fixes it.
 Connection trouble at start-up is also final, after a few quick attempts
 (:data:`STARTUP_PATIENCE`): a worker that never reached SWF has no task to protect, and a
 supervisor restarting it says more than a log of retries. After start-up the same errors
-are retried for as long as they last (see :mod:`heartbeat_worker._failures`).
+are retried for as long as they last (see :mod:`heartbeat_worker._outages`).
 
 :func:`user_error_for` maps the errors botocore raises before any call is made (no region,
 no credentials, an endpoint that refuses connections) onto the same one-line errors, for
@@ -35,7 +35,7 @@ from structlog.typing import FilteringBoundLogger
 
 from ._definition import Activity
 from ._errors import StartupError, UserError
-from ._failures import describe_error, permanent_error_fix
+from ._outages import describe_error, permanent_error_fix
 from ._registration import register
 from ._swf import Backoff, SWFClient, error_code, is_transient
 

@@ -33,7 +33,6 @@ from ._context import StopReason
 from ._definition import Activity
 from ._errors import ConfigurationError, LifespanError, WorkerStoppedError
 from ._execution import SHUTDOWN_REASON, ExecutionSettings, Outcome, TaskExecution
-from ._failures import FailureEpisode, describe_error, permanent_error_fix
 from ._heartbeater import (
     DEFAULT_HEARTBEAT_FRACTION,
     DEFAULT_INTERVAL_WITHOUT_TIMEOUT,
@@ -44,6 +43,7 @@ from ._interceptor import HandleTaskInput, Interceptor, build_chain, intercept_c
 from ._lifespan import LifespanFactory, reset_resources, set_resources, to_factory
 from ._limits import IDENTITY_MAX, cut_end
 from ._logging import get_logger
+from ._outages import FailureEpisode, describe_error, permanent_error_fix
 from ._preflight import check_startup
 from ._swf import POLL_READ_TIMEOUT, Backoff, SWFConnection, open_connection
 from ._timeouts import ResolveMode, TimeoutResolver
