@@ -32,6 +32,7 @@ from pathlib import Path
 
 import anyio
 
+from _activities import HEARTBEAT_TIMEOUTS
 from _common import CHILD_ENV, HERE, Server, decider, dev_server, machine, run_script, table
 
 RAW_POLLER = """
@@ -91,7 +92,9 @@ async def main(args: argparse.Namespace) -> int:
     compile_package()
     cli = str(Path(sys.executable).parent / "heartbeat-worker")
     firsts: dict[str, list[float]] = {"heartbeat-worker run": [], "raw aiobotocore poller": []}
-    async with dev_server() as server, decider(server, []):
+    # The worker checks at start that the types it serves are registered.
+    served = [{"name": name, "heartbeat": timeout} for name, timeout in HEARTBEAT_TIMEOUTS.items()]
+    async with dev_server() as server, decider(server, served):
         for _ in range(args.runs):
             task_list = f"startup-{uuid.uuid4().hex[:8]}"
             worker = [cli, "run", "_activities", "--domain", "bench", "--task-list", task_list]
