@@ -18,6 +18,7 @@ from ._errors import (
     NotInActivityError,
     SWFLimitError,
 )
+from ._heartbeat_status import HeartbeatStatus, LatenessSummary
 from ._interceptor import (
     AnswerInput,
     ExecuteActivityInput,
@@ -42,8 +43,10 @@ __all__ = [
     "ConfigurationError",
     "ExecuteActivityInput",
     "HandleTaskInput",
+    "HeartbeatStatus",
     "HeartbeatWorkerError",
     "Interceptor",
+    "LatenessSummary",
     "LifespanError",
     "NotInActivityError",
     "SWFCallInput",

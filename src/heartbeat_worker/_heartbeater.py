@@ -40,6 +40,7 @@ from structlog.typing import FilteringBoundLogger
 
 from ._budget import HeartbeatBudget
 from ._context import ActivityContext, StopReason
+from ._heartbeat_status import HeartbeatStatus, LatenessHistogram
 from ._swf import TaskClient, describe_error, is_task_closed
 
 __all__ = [
@@ -109,6 +110,10 @@ attempt goes at the deadline itself."""
 
 _WARNING_KEYS_MAX = 256
 """Distinct warnings remembered for the rate limit; beyond this the memory starts afresh."""
+
+_ADMISSION_RECHECK = 1.0
+"""Seconds between checks of the budget's room while admission is closed, besides the
+checks when an activity stops beating."""
 
 _TICK = 0.01
 """Beats due within this many seconds go together, so that the scheduler wakes at most
@@ -311,6 +316,12 @@ class HeartbeatScheduler:
         self.budget = budget
         self.max_in_flight = max_in_flight
         self.warnings = RepeatedWarnings()
+        self.lateness = LatenessHistogram()
+        """How late each call left against its plan."""
+        self.calls = 0
+        self.failed = 0
+        self._reserved = 0
+        self._room: anyio.Event | None = None
         self._due: list[tuple[float, int, Heartbeater]] = []
         self._ready: list[tuple[float, int, Heartbeater]] = []
         self._sequence = itertools.count()
@@ -350,6 +361,7 @@ class HeartbeatScheduler:
         self.running -= 1
         if self.budget is not None:
             self.budget.leave(heartbeater.heartbeat_timeout)
+            self._room_may_have_changed()
         scope = heartbeater._call_scope
         if scope is not None:
             scope.cancel()
@@ -361,10 +373,69 @@ class HeartbeatScheduler:
             self._wake.set()
 
     def _next_interval(self, heartbeater: Heartbeater) -> float:
-        interval = heartbeater.interval
+        if self.budget is None:
+            return heartbeater.interval * (1 - random.uniform(0, JITTER))
+        plan = self.budget.plan(heartbeater.interval, heartbeater.heartbeat_timeout)
+        if not plan.jitter:
+            return plan.interval  # near the ceiling: every second of the timeout counts
+        return plan.interval * (1 - random.uniform(0, JITTER))
+
+    # -- admission -------------------------------------------------------------------------
+
+    async def admit(self, tasks: Callable[[], int] = lambda: 0) -> None:
+        """Wait until the budget has room for one more activity, and reserve it: call
+        :meth:`admitted` once the poll that may bring it has returned. Without a budget,
+        returns at once.
+
+        ``tasks()`` counts the tasks the caller runs: those not yet beating (still being
+        prepared) are counted as coming, like the polls in flight.
+        """
+        budget = self.budget
+        if budget is None:
+            return
+        while not budget.has_room(anyio.current_time(), self._coming(tasks())):
+            if self._room is None:
+                self._room = anyio.Event()
+            # A task that ends before it beats changes nothing the scheduler sees: look
+            # again now and then.
+            with anyio.move_on_after(_ADMISSION_RECHECK):
+                await self._room.wait()
+        self._reserved += 1
+
+    def _coming(self, tasks: int) -> int:
+        return self._reserved + max(0, tasks - self.running)
+
+    def admitted(self) -> None:
+        """The poll that :meth:`admit` reserved room for has returned (its task, if any,
+        has joined the budget by the time it runs)."""
         if self.budget is not None:
-            interval = self.budget.interval(interval, heartbeater.heartbeat_timeout)
-        return interval * (1 - random.uniform(0, JITTER))
+            self._reserved -= 1
+            self._room_may_have_changed()
+
+    def _room_may_have_changed(self) -> None:
+        if self._room is not None:
+            self._room.set()
+            self._room = None
+
+    def status(self) -> HeartbeatStatus:
+        budget = self.budget
+        waiting = len(self._ready) if budget is None else budget.queued
+        return HeartbeatStatus(
+            running=self.running,
+            calls=self.calls,
+            failed=self.failed,
+            in_flight=self._in_flight,
+            waiting=waiting,
+            lateness=self.lateness.summary(),
+            lateness_counts=self.lateness.snapshot(),
+            budget_per_second=None if budget is None else budget.rate,
+            needed_per_second=0.0 if budget is None else budget.needed_rate,
+            admission_per_second=(
+                None if budget is None or not budget.admission else budget.admission_rate
+            ),
+            admitting=budget is None or budget.fits(self._reserved),  # polls in flight
+            admission_closures=0 if budget is None else budget.admission_closed_count,
+        )
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -419,6 +490,8 @@ class HeartbeatScheduler:
         another runner when none is idle, up to ``max_in_flight``."""
         if heartbeater._retries == 0:
             heartbeater._cycle_started = now
+        self.lateness.record(now - heartbeater.planned_at)
+        self.calls += 1
         idle = self._receive.statistics().tasks_waiting_receive
         self._in_flight += 1
         self._send.send_nowait(heartbeater)
@@ -455,6 +528,7 @@ class HeartbeatScheduler:
                 heartbeater, heartbeater.last_acknowledged + self._next_interval(heartbeater)
             )
         elif result == _FAILED:
+            self.failed += 1
             self._plan(heartbeater, self._after_failure(heartbeater))
         else:
             self.remove(heartbeater)
