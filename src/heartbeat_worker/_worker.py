@@ -396,7 +396,10 @@ class Worker:
                     break
             try:
                 # With a heartbeat budget: no poll while one more task would not fit in it.
-                if not await self._idle(self._heartbeats.admit(self._running_tasks)):
+                budget = self._budget
+                if budget is not None and not await self._idle(
+                    self._heartbeats.admit(self._running_tasks)
+                ):
                     break
                 try:
                     reply = await self._poll_or_back_off(index, backoff)
