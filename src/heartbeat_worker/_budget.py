@@ -316,6 +316,11 @@ class HeartbeatBudget:
             return 0.0
         return max(0.0, self._sent[0] + self.window - now)
 
+    def count_call(self, now: float) -> None:
+        """Count a call the queue did not hand out (an abandoned call that may still
+        arrive) as if sent at ``now``."""
+        self._sent.append(max(now, self._sent[-1]) if self._sent else now)
+
     def take(self, now: float, live: Callable[[Any], bool] = lambda item: True) -> Any:
         """The queued call with the nearest deadline, if the limiter lets one through now;
         calls that are no longer ``live`` are dropped without using the budget."""
