@@ -270,7 +270,9 @@ async def main(args: argparse.Namespace) -> int:
     )
     for line in goals:
         print(line)
-    return 1 if failed else 0
+    # At smoke size, beside a busy test suite, the figures mean nothing: the run only
+    # proves the script works. The goals decide the status of a full-size run.
+    return 1 if failed and not args.quick else 0
 
 
 def parse() -> argparse.Namespace:
