@@ -41,6 +41,7 @@ from structlog.typing import FilteringBoundLogger
 from ._budget import HeartbeatBudget
 from ._context import ActivityContext, StopReason
 from ._heartbeat_status import HeartbeatStatus, LatenessHistogram
+from ._repeated_warnings import WARNING_PERIOD, RepeatedWarnings
 from ._swf import TaskClient, describe_error, is_task_closed
 
 __all__ = [
@@ -100,16 +101,9 @@ attempt on another connection still has most of the heartbeat timeout to land in
 calls were measured taking up to half a second from send to reply, and abandoning them
 would lose beats that SWF received."""
 
-WARNING_PERIOD = 10.0
-"""The same warning (message and error) is logged at most once per this many seconds per
-worker; the next line says how many were left out."""
-
 _SHORTEST_CALL = 0.1
 """No retry is planned with less than this many seconds left before the deadline: the last
 attempt goes at the deadline itself."""
-
-_WARNING_KEYS_MAX = 256
-"""Distinct warnings remembered for the rate limit; beyond this the memory starts afresh."""
 
 _ADMISSION_RECHECK = 1.0
 """Seconds between checks of the budget's room while admission is closed, besides the
@@ -276,33 +270,6 @@ class Heartbeater:
         if reply.get("cancelRequested"):
             self._on_stop(StopReason.CANCEL_REQUESTED, "SWF requested cancellation")
         return _ACKNOWLEDGED
-
-
-class RepeatedWarnings:
-    """Logs a warning at most once per :data:`WARNING_PERIOD` for each (message, error).
-
-    An error that every heartbeat meets (expired credentials, a denied permission) would
-    otherwise write a line per call for every running activity.
-    """
-
-    def __init__(self, period: float = WARNING_PERIOD) -> None:
-        self.period = period
-        self._seen: dict[tuple[str, str], tuple[float, int]] = {}
-
-    def warn(self, log: FilteringBoundLogger, event: str, error: str, **fields: Any) -> None:
-        now = anyio.current_time()
-        key = (event, error)
-        last = self._seen.get(key)
-        if last is not None and now - last[0] < self.period:
-            self._seen[key] = (last[0], last[1] + 1)
-            return
-        if len(self._seen) >= _WARNING_KEYS_MAX:
-            self._seen.clear()
-        self._seen[key] = (now, 0)
-        if last is not None and last[1]:
-            fields["repeated"] = last[1]
-            fields["repeated_over_s"] = round(now - last[0], 1)
-        log.warning(event, error=error, **fields)
 
 
 class HeartbeatScheduler:
