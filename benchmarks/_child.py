@@ -38,6 +38,7 @@ from botocore.exceptions import ClientError
 import _activities
 from _common import CREDENTIALS, DOMAIN
 from heartbeat_worker import Worker, configure_logging
+from heartbeat_worker._budget import DEFAULT_CEILING
 from heartbeat_worker._swf import USER_AGENT
 
 STATUS = Path("/proc/self/status")
@@ -56,12 +57,12 @@ class Figures:
         self.running = 0
         self.handled = 0
         self.beats = 0
-        self.counters: Callable[[], dict[str, int]] = self._own_counters
+        self.counters: Callable[[], dict[str, Any]] = self._own_counters
         # Counted from here: after the imports, before the clients are created.
         self.cpu0 = time.process_time()
         self.wall0 = time.perf_counter()
 
-    def _own_counters(self) -> dict[str, int]:
+    def _own_counters(self) -> dict[str, Any]:
         return {"running": self.running, "handled": self.handled, "beats": self.beats}
 
     def sample(self, **extra: Any) -> str:
@@ -143,17 +144,22 @@ async def run_worker(args: argparse.Namespace, figures: Figures) -> None:
         max_concurrency=args.concurrency,
         pollers=args.pollers or args.concurrency,
         max_heartbeats_per_second=args.budget,
+        heartbeat_ceiling=args.ceiling,
+        admission_control=not args.no_admission,
         graceful_shutdown_timeout=0,
         **observability(args),
         # A benchmark registers only the types it schedules; the worker serves them all.
         register_types=True,
     )
 
-    def counters() -> dict[str, int]:
+    def counters() -> dict[str, Any]:
+        status = worker.heartbeat_status
         return {
             "running": len(worker.executions),
             "handled": worker.handled,
             "beats": sum(e.heartbeater.beats_sent for e in worker.executions if e.heartbeater),
+            "admitting": status is None or status.admitting,
+            "lateness": [] if status is None else list(status.lateness_counts),
         }
 
     figures.counters = counters
@@ -274,6 +280,12 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--pollers", type=int, default=0, help="default: the concurrency")
     parser.add_argument("--budget", type=float, default=None, help="heartbeats per second")
+    parser.add_argument(
+        "--ceiling", type=float, default=DEFAULT_CEILING, help="worker: heartbeat_ceiling"
+    )
+    parser.add_argument(
+        "--no-admission", action="store_true", help="worker: admission_control=False"
+    )
     parser.add_argument("--interval", type=float, default=0.0, help="raw heartbeat interval")
     parser.add_argument("--exit-after", type=int, default=0)
     parser.add_argument("--log-level", default="info")

@@ -116,7 +116,9 @@ async def main(args: argparse.Namespace) -> int:
         f"goal: zero timeouts and no second above {args.budget:g} calls: "
         f"{'met' if met else 'MISSED'}"
     )
-    return 0 if met else 1
+    # At smoke size, beside a busy test suite, the figures mean nothing: the run only
+    # proves the script works. The goal decides the status of a full-size run.
+    return 0 if met or args.quick else 1
 
 
 def parse() -> argparse.Namespace:

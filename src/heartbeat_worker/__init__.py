@@ -21,6 +21,7 @@ from ._errors import (
     UserError,
     WorkerStoppedError,
 )
+from ._heartbeat_status import HeartbeatStatus, LatenessSummary
 from ._interceptor import (
     AnswerInput,
     ExecuteActivityInput,
@@ -45,8 +46,10 @@ __all__ = [
     "ConfigurationError",
     "ExecuteActivityInput",
     "HandleTaskInput",
+    "HeartbeatStatus",
     "HeartbeatWorkerError",
     "Interceptor",
+    "LatenessSummary",
     "LifespanError",
     "NotInActivityError",
     "SWFCallInput",

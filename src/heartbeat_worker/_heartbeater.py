@@ -40,6 +40,8 @@ from structlog.typing import FilteringBoundLogger
 
 from ._budget import HeartbeatBudget
 from ._context import ActivityContext, StopReason
+from ._heartbeat_status import HeartbeatStatus, LatenessHistogram
+from ._repeated_warnings import WARNING_PERIOD, RepeatedWarnings
 from ._swf import TaskClient, describe_error, is_task_closed
 
 __all__ = [
@@ -99,26 +101,25 @@ attempt on another connection still has most of the heartbeat timeout to land in
 calls were measured taking up to half a second from send to reply, and abandoning them
 would lose beats that SWF received."""
 
-WARNING_PERIOD = 10.0
-"""The same warning (message and error) is logged at most once per this many seconds per
-worker; the next line says how many were left out."""
-
 _SHORTEST_CALL = 0.1
 """No retry is planned with less than this many seconds left before the deadline: the last
 attempt goes at the deadline itself."""
 
-_WARNING_KEYS_MAX = 256
-"""Distinct warnings remembered for the rate limit; beyond this the memory starts afresh."""
+_ADMISSION_RECHECK = 1.0
+"""Seconds between checks of the budget's room while admission is closed, besides the
+checks when an activity stops beating."""
 
 _TICK = 0.01
 """Beats due within this many seconds go together, so that the scheduler wakes at most
 about a hundred times a second however many activities beat."""
 
 _BURST = 16
-"""Under a budget, at most this many calls leave the queue per tick, and only for idle
-runners: a call is then sent within milliseconds of the moment the budget counted it (a
-burst of a whole second's budget would take tens of milliseconds of CPU to send, and its
-tail could reach the service in the next second)."""
+"""Under a budget, at most this many calls leave the queue per tick (more only for a budget
+above 800 calls/s: two ticks' worth), and only for idle runners: a call is then sent
+within milliseconds of the moment the budget counted it (a burst of a whole second's
+budget would take tens of milliseconds of CPU to send, and its tail could reach the
+service in the next second). With four per tick, a run on a busy machine never had all
+of 8,000 activities running: too few calls left per turn of a slowed loop."""
 
 _ACKNOWLEDGED: Final = 0
 _FAILED: Final = 1
@@ -275,33 +276,6 @@ class Heartbeater:
         return _ACKNOWLEDGED
 
 
-class RepeatedWarnings:
-    """Logs a warning at most once per :data:`WARNING_PERIOD` for each (message, error).
-
-    An error that every heartbeat meets (expired credentials, a denied permission) would
-    otherwise write a line per call for every running activity.
-    """
-
-    def __init__(self, period: float = WARNING_PERIOD) -> None:
-        self.period = period
-        self._seen: dict[tuple[str, str], tuple[float, int]] = {}
-
-    def warn(self, log: FilteringBoundLogger, event: str, error: str, **fields: Any) -> None:
-        now = anyio.current_time()
-        key = (event, error)
-        last = self._seen.get(key)
-        if last is not None and now - last[0] < self.period:
-            self._seen[key] = (last[0], last[1] + 1)
-            return
-        if len(self._seen) >= _WARNING_KEYS_MAX:
-            self._seen.clear()
-        self._seen[key] = (now, 0)
-        if last is not None and last[1]:
-            fields["repeated"] = last[1]
-            fields["repeated_over_s"] = round(now - last[0], 1)
-        log.warning(event, error=error, **fields)
-
-
 class HeartbeatScheduler:
     """Beats for every heartbeater added, until it is removed or finds its task gone.
 
@@ -314,7 +288,14 @@ class HeartbeatScheduler:
             raise ValueError("max_in_flight must be at least 1")
         self.budget = budget
         self.max_in_flight = max_in_flight
+        self._burst = _BURST if budget is None else max(_BURST, math.ceil(budget.rate * _TICK * 2))
         self.warnings = RepeatedWarnings()
+        self.lateness = LatenessHistogram()
+        """How late each call left against its plan."""
+        self.calls = 0
+        self.failed = 0
+        self._reserved = 0
+        self._room: anyio.Event | None = None
         self._due: list[tuple[float, int, Heartbeater]] = []
         self._ready: list[tuple[float, int, Heartbeater]] = []
         self._sequence = itertools.count()
@@ -354,6 +335,7 @@ class HeartbeatScheduler:
         self.running -= 1
         if self.budget is not None:
             self.budget.leave(heartbeater.heartbeat_timeout)
+            self._room_may_have_changed()
         scope = heartbeater._call_scope
         if scope is not None:
             scope.cancel()
@@ -365,10 +347,69 @@ class HeartbeatScheduler:
             self._wake.set()
 
     def _next_interval(self, heartbeater: Heartbeater) -> float:
-        interval = heartbeater.interval
+        if self.budget is None:
+            return heartbeater.interval * (1 - random.uniform(0, JITTER))
+        plan = self.budget.plan(heartbeater.interval, heartbeater.heartbeat_timeout)
+        if not plan.jitter:
+            return plan.interval  # near the ceiling: every second of the timeout counts
+        return plan.interval * (1 - random.uniform(0, JITTER))
+
+    # -- admission -------------------------------------------------------------------------
+
+    async def admit(self, tasks: Callable[[], int] = lambda: 0) -> None:
+        """Wait until the budget has room for one more activity, and reserve it: call
+        :meth:`admitted` once the poll that may bring it has returned. Without a budget,
+        returns at once.
+
+        ``tasks()`` counts the tasks the caller runs: those not yet beating (still being
+        prepared) are counted as coming, like the polls in flight.
+        """
+        budget = self.budget
+        if budget is None:
+            return
+        while not budget.has_room(anyio.current_time(), self._coming(tasks())):
+            if self._room is None:
+                self._room = anyio.Event()
+            # A task that ends before it beats changes nothing the scheduler sees: look
+            # again now and then.
+            with anyio.move_on_after(_ADMISSION_RECHECK):
+                await self._room.wait()
+        self._reserved += 1
+
+    def _coming(self, tasks: int) -> int:
+        return self._reserved + max(0, tasks - self.running)
+
+    def admitted(self) -> None:
+        """The poll that :meth:`admit` reserved room for has returned (its task, if any,
+        has joined the budget by the time it runs)."""
         if self.budget is not None:
-            interval = self.budget.interval(interval, heartbeater.heartbeat_timeout)
-        return interval * (1 - random.uniform(0, JITTER))
+            self._reserved -= 1
+            self._room_may_have_changed()
+
+    def _room_may_have_changed(self) -> None:
+        if self._room is not None:
+            self._room.set()
+            self._room = None
+
+    def status(self) -> HeartbeatStatus:
+        budget = self.budget
+        waiting = len(self._ready) if budget is None else budget.queued
+        return HeartbeatStatus(
+            running=self.running,
+            calls=self.calls,
+            failed=self.failed,
+            in_flight=self._in_flight,
+            waiting=waiting,
+            lateness=self.lateness.summary(),
+            lateness_counts=self.lateness.snapshot(),
+            budget_per_second=None if budget is None else budget.rate,
+            needed_per_second=0.0 if budget is None else budget.needed_rate,
+            admission_per_second=(
+                None if budget is None or not budget.admission else budget.admission_rate
+            ),
+            admitting=budget is None or budget.fits(self._reserved),  # polls in flight
+            admission_closures=0 if budget is None else budget.admission_closed_count,
+        )
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -401,7 +442,7 @@ class HeartbeatScheduler:
                     if heartbeater.active:
                         self._dispatch(heartbeater, now)
             else:
-                for _ in range(_BURST):
+                for _ in range(self._burst):
                     if self._in_flight >= self.max_in_flight:
                         break
                     taken = budget.take(now, _is_active)
@@ -423,6 +464,8 @@ class HeartbeatScheduler:
         another runner when none is idle, up to ``max_in_flight``."""
         if heartbeater._retries == 0:
             heartbeater._cycle_started = now
+        self.lateness.record(now - heartbeater.planned_at)
+        self.calls += 1
         idle = self._receive.statistics().tasks_waiting_receive
         self._in_flight += 1
         self._send.send_nowait(heartbeater)
@@ -459,6 +502,11 @@ class HeartbeatScheduler:
                 heartbeater, heartbeater.last_acknowledged + self._next_interval(heartbeater)
             )
         elif result == _FAILED:
+            self.failed += 1
+            if self.budget is not None and isinstance(heartbeater.last_error, TimeoutError):
+                # An abandoned call may still reach the service: count it once more, now,
+                # so that its retry does not join it there within the same second.
+                self.budget.count_call(anyio.current_time())
             self._plan(heartbeater, self._after_failure(heartbeater))
         else:
             self.remove(heartbeater)

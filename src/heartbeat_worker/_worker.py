@@ -28,11 +28,12 @@ import anyio
 from aiobotocore.session import AioSession
 from anyio.abc import TaskGroup, TaskStatus
 
-from ._budget import HeartbeatBudget
+from ._budget import DEFAULT_CEILING, LATEST_SAFE_FRACTION, HeartbeatBudget
 from ._context import StopReason
 from ._definition import Activity
 from ._errors import ConfigurationError, LifespanError, WorkerStoppedError
 from ._execution import SHUTDOWN_REASON, ExecutionSettings, Outcome, TaskExecution
+from ._heartbeat_status import HeartbeatStatus
 from ._heartbeater import (
     DEFAULT_HEARTBEAT_FRACTION,
     DEFAULT_INTERVAL_WITHOUT_TIMEOUT,
@@ -87,6 +88,8 @@ class Worker:
         cancel_grace_period: float = 3.0,
         resolve_timeouts: ResolveMode = "registered",
         max_heartbeats_per_second: float | None = None,
+        heartbeat_ceiling: float = DEFAULT_CEILING,
+        admission_control: bool = True,
         register_types: bool = False,
         poll_read_timeout: float = POLL_READ_TIMEOUT,
         interceptors: Iterable[Interceptor] = (),
@@ -130,6 +133,13 @@ class Worker:
         self.cancel_grace_period = cancel_grace_period
         self.resolve_timeouts: ResolveMode = resolve_timeouts
         self.max_heartbeats_per_second = max_heartbeats_per_second
+        if not LATEST_SAFE_FRACTION <= heartbeat_ceiling <= 1:
+            raise ConfigurationError(
+                f"heartbeat_ceiling must be between {LATEST_SAFE_FRACTION} and 1 (a fraction "
+                "of the heartbeat timeout)"
+            )
+        self.heartbeat_ceiling = heartbeat_ceiling
+        self.admission_control = admission_control
         self.register_types = register_types
         self.poll_read_timeout = poll_read_timeout
         self.lifespan = None if lifespan is None else to_factory(lifespan)
@@ -200,6 +210,16 @@ class Worker:
         while self.handled < count:
             await self._next_change()
 
+    def _running_tasks(self) -> int:
+        return len(self.executions)
+
+    @property
+    def heartbeat_status(self) -> HeartbeatStatus | None:
+        """What the heartbeats are doing now (None until the worker runs): calls, lateness,
+        and with a budget, what the running activities need and whether it admits more."""
+        heartbeats: HeartbeatScheduler | None = getattr(self, "_heartbeats", None)
+        return None if heartbeats is None else heartbeats.status()
+
     @property
     def process_ids(self) -> list[int]:
         """The process IDs of the worker's activity processes alive now; empty when no
@@ -268,7 +288,12 @@ class Worker:
             self._budget = (
                 None
                 if self.max_heartbeats_per_second is None
-                else HeartbeatBudget(self.max_heartbeats_per_second, jitter=JITTER)
+                else HeartbeatBudget(
+                    self.max_heartbeats_per_second,
+                    jitter=JITTER,
+                    ceiling=self.heartbeat_ceiling,
+                    admission=self.admission_control,
+                )
             )
             # One scheduler beats for every running activity (no task per activity).
             self._heartbeats = HeartbeatScheduler(
@@ -283,6 +308,7 @@ class Worker:
                 identity=self.identity,
                 max_concurrency=self.max_concurrency,
                 pollers=self.pollers,
+                max_heartbeats_per_second=self.max_heartbeats_per_second,
             )
             watchdog = LoopWatchdog(self._stall_threshold, self._activity_code_names(), self.log)
             async with anyio.create_task_group() as services:
@@ -391,7 +417,16 @@ class Worker:
                 if not await self._idle(self._poll_permits.acquire()):
                     break
             try:
-                reply = await self._poll_or_back_off(index, backoff)
+                # With a heartbeat budget: no poll while one more task would not fit in it.
+                budget = self._budget
+                if budget is not None and not await self._idle(
+                    self._heartbeats.admit(self._running_tasks)
+                ):
+                    break
+                try:
+                    reply = await self._poll_or_back_off(index, backoff)
+                finally:
+                    self._heartbeats.admitted()
             finally:
                 # Held through a back-off too, so that failing polls stay at ``pollers``.
                 self._poll_permits.release()

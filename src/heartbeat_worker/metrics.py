@@ -180,6 +180,20 @@ class Metrics:
                 registry=self.registry,
             )
             self._budget_gauge.set_function(interceptor.budget_utilization)
+            admission = Gauge(
+                f"{PREFIX}_heartbeat_admission_open",
+                "1 while the heartbeat budget admits one more task (the worker polls), 0 while "
+                "it is full.",
+                registry=self.registry,
+            )
+            admission.set_function(lambda: _heartbeat_figure(worker, "admitting"))
+            needed = Gauge(
+                f"{PREFIX}_heartbeats_needed_per_second",
+                "Heartbeat calls per second that keep every running activity alive at the "
+                "budget's ceiling.",
+                registry=self.registry,
+            )
+            needed.set_function(lambda: _heartbeat_figure(worker, "needed_per_second"))
         if self.requested_port is None:
             task_status.started()
             return
@@ -192,6 +206,12 @@ class Metrics:
             reached_swf=lambda: interceptor.reached_swf,
         )
         await self.probes.serve(task_status=task_status)
+
+
+def _heartbeat_figure(worker: Worker, name: str) -> float:
+    """One figure of ``worker.heartbeat_status``, read when Prometheus scrapes."""
+    status = worker.heartbeat_status
+    return 0.0 if status is None else float(getattr(status, name))
 
 
 class MetricsInterceptor(Interceptor):

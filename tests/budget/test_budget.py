@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import random
 
 import pytest
@@ -10,12 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from heartbeat_worker._budget import ARRIVAL_SPREAD, HeartbeatBudget
+from heartbeat_worker._budget import ARRIVAL_SPREAD, HeartbeatBudget, Plan, parse_share
 
 # The documented figures (README, "The heartbeat budget"; docs/performance.md), written out
 # rather than imported, so that a change of the code's constants fails here.
 LATEST_SAFE = 0.75
-"""Intervals never stretch beyond three quarters of the heartbeat timeout."""
+"""Jittered intervals never stretch beyond three quarters of the heartbeat timeout."""
+CEILING = 0.95
+"""Beyond that, unjittered intervals stretch up to 0.95 of the timeout (the default)."""
 PLANNED = 0.9
 """Stretched intervals plan to use 90% of the budget."""
 
@@ -141,31 +144,12 @@ def test_intervals_stretch_to_fit_the_planned_share_of_the_budget() -> None:
     assert rate == pytest.approx(100 * PLANNED)
 
 
-def test_stretching_stops_at_the_latest_safe_interval() -> None:
+def test_stretching_stops_at_the_ceiling() -> None:
     budget = HeartbeatBudget(10)
     for _ in range(1000):
         budget.join(30.0)
-    assert budget.interval(10.0, 30.0) == 22.5  # three quarters of 30 s
+    assert budget.interval(10.0, 30.0) == 30.0 * CEILING
     assert budget.interval(10.0, None) > 30.0  # no timeout: no limit to stretching
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    rate=st.floats(0.01, 10_000),
-    members=st.integers(1, 3000),
-    timeout=st.floats(0.5, 86_400),
-    fraction=st.floats(0.01, 0.75),
-    jitter=st.floats(0, 0.9),
-)
-def test_an_interval_never_stretches_beyond_three_quarters_of_the_timeout(
-    rate: float, members: int, timeout: float, fraction: float, jitter: float
-) -> None:
-    budget = HeartbeatBudget(rate, jitter=jitter)
-    for _ in range(members):
-        budget.join(timeout)
-    nominal = timeout * fraction
-    planned = budget.interval(nominal, timeout)
-    assert nominal <= planned <= timeout * LATEST_SAFE
 
 
 def test_stretching_follows_the_activities_that_leave() -> None:
@@ -235,3 +219,138 @@ def test_warns_again_only_when_the_shortfall_grows_by_half_or_returns() -> None:
         for _ in range(100):
             budget.join(10.0)  # short again after it fitted: say so again
     assert len(logs) == 1
+
+
+# -- closer to the ceiling -----------------------------------------------------------------
+
+
+def test_beyond_three_quarters_intervals_grow_unjittered_up_to_the_ceiling() -> None:
+    budget = HeartbeatBudget(160)
+    for _ in range(8000):
+        budget.join(60.0)
+    plan = budget.plan(20.0, 60.0)
+    assert not plan.jitter
+    assert 45.0 < plan.interval <= 60.0 * CEILING
+    # Unjittered, 8,000 activities then need no more than the planned share of the budget.
+    assert 8000 / plan.interval <= 160 * PLANNED
+
+
+def test_the_ceiling_caps_the_interval_and_three_quarters_keeps_todays_planning() -> None:
+    crowded = HeartbeatBudget(10)
+    today = HeartbeatBudget(10, ceiling=0.75)
+    for _ in range(1000):
+        crowded.join(30.0)
+        today.join(30.0)
+    assert crowded.plan(10.0, 30.0).interval == 30.0 * CEILING
+    assert today.plan(10.0, 30.0) == Plan(22.5, jitter=True)  # three quarters of 30 s
+    with pytest.raises(ValueError, match="ceiling"):
+        HeartbeatBudget(10, ceiling=0.7)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rate=st.floats(0.01, 10_000),
+    members=st.integers(1, 3000),
+    timeout=st.floats(0.5, 86_400),
+    fraction=st.floats(0.01, 0.75),
+    jitter=st.floats(0, 0.9),
+    ceiling=st.floats(0.75, 1.0),
+)
+def test_an_interval_never_passes_the_ceiling_and_is_jittered_only_below_three_quarters(  # noqa: PLR0917 (hypothesis draws each by name)
+    rate: float, members: int, timeout: float, fraction: float, jitter: float, ceiling: float
+) -> None:
+    budget = HeartbeatBudget(rate, jitter=jitter, ceiling=ceiling)
+    for _ in range(members):
+        budget.join(timeout)
+    nominal = timeout * fraction
+    plan = budget.plan(nominal, timeout)
+    assert nominal <= plan.interval <= timeout * ceiling
+    if plan.jitter:
+        assert plan.interval <= max(nominal, timeout * LATEST_SAFE)
+
+
+# -- admission -----------------------------------------------------------------------------
+
+
+def test_admission_closes_when_one_more_activity_would_not_fit_at_the_ceiling() -> None:
+    budget = HeartbeatBudget(160)
+    # 152.4 calls/s pass the limiter; 95% of that for activities beating every 57 s.
+    fits = math.floor(160 / (1 + ARRIVAL_SPREAD) * 0.95 * 60 * CEILING)
+    assert fits >= 8000
+    for _ in range(fits - 1):
+        budget.join(60.0)
+    assert budget.fits()
+    assert not budget.fits(reserved=1)  # a poll in flight may bring the last one
+    budget.join(60.0)
+    assert not budget.fits()
+    budget.leave(60.0)
+    assert budget.fits()
+
+
+def test_admission_reserves_for_the_most_demanding_activity_seen() -> None:
+    budget = HeartbeatBudget(10)
+    budget.join(600.0)
+    assert budget.fits(reserved=85)
+    budget.join(10.0)  # one task with a short timeout: the next may be one too
+    assert budget.largest_need == pytest.approx(1 / (10.0 * CEILING))
+    assert not budget.fits(reserved=85)
+
+
+def test_before_the_first_task_admission_takes_one_at_a_time() -> None:
+    budget = HeartbeatBudget(160)
+    # Nothing is known of what a task needs until one has joined.
+    assert budget.fits()
+    assert not budget.fits(reserved=1)
+    budget.join(60.0)
+    assert budget.fits(reserved=100)
+
+
+def test_without_admission_control_there_is_always_room() -> None:
+    budget = HeartbeatBudget(1, admission=False)
+    for _ in range(100):
+        budget.join(1.0)
+    assert budget.fits(reserved=10)
+
+
+def test_admission_logs_once_when_it_closes_and_once_when_it_reopens() -> None:
+    budget = HeartbeatBudget(10)
+    with capture_logs() as logs:
+        for _ in range(200):
+            if budget.has_room(now=0.0):
+                budget.join(10.0)
+        for _ in range(5):
+            assert not budget.has_room(now=1.0)
+        budget.leave(10.0)
+        assert budget.has_room(now=2.0)
+        budget.join(10.0)
+        # Full again at once: counted, not logged again so soon.
+        assert not budget.has_room(now=2.5)
+        budget.leave(10.0)
+        assert budget.has_room(now=3.0)
+    events = [(entry["log_level"], entry["event"].split(";")[0]) for entry in logs]
+    assert events == [
+        ("warning", "heartbeat budget full"),
+        ("info", "heartbeat budget has room again"),
+    ]
+    closed, reopened = logs
+    # 9.5 calls/s pass the limiter, 95% of that for activities beating every 9.5 s.
+    assert closed["running_activities"] == math.floor(10 / 1.05 * 0.95 * 10 * CEILING) == 85
+    assert closed["needed_per_second"] <= closed["admission_per_second"] == 9.0
+    assert reopened["closed_for"] == 2.0
+    assert budget.admission_closed_count == 2
+
+
+# -- fleet share ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "share"), [("1/4", 0.25), ("0.25", 0.25), ("25%", 0.25), ("1", 1.0), (" 3/8 ", 0.375)]
+)
+def test_a_share_is_a_fraction_a_decimal_or_a_percentage(text: str, share: float) -> None:
+    assert parse_share(text) == pytest.approx(share)
+
+
+@pytest.mark.parametrize("text", ["0", "5/4", "-1/4", "1/0", "a quarter", "", "150%"])
+def test_a_share_outside_zero_to_one_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match=r"share|fraction"):
+        parse_share(text)

@@ -222,6 +222,8 @@ async def test_metrics_count_every_outcome_call_poll_and_heartbeat(
         # The watchdog's ticks, and the budget in use.
         assert value(samples, P + "event_loop_lag_seconds_count") >= 1
         assert 0 <= value(samples, P + "heartbeat_budget_utilization") <= 1
+        assert value(samples, P + "heartbeat_admission_open") == 1  # a few tasks: room
+        assert 0 <= value(samples, P + "heartbeats_needed_per_second") <= 100  # the budget
 
         # A task running at shutdown is answered ``worker shutdown``.
         shut = await schedule(swfkit, [("s1", "waits", 60)], heartbeat_timeout="1.5")

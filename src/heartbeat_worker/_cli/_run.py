@@ -17,6 +17,7 @@ from typing import Any
 
 import anyio
 
+from .._budget import ACCOUNT_HEARTBEAT_RATE, parse_share
 from .._errors import ConfigurationError, LifespanError, StartupError
 from .._heartbeater import DEFAULT_HEARTBEAT_FRACTION
 from .._loader import find_lifespan, load_target
@@ -72,7 +73,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="F",
         help="beat every F x the heartbeat timeout (default: 1/3)",
     )
-    tuning.add_argument(
+    budget = tuning.add_mutually_exclusive_group()
+    budget.add_argument(
         "--max-heartbeats-per-second",
         type=float,
         metavar="RATE",
@@ -92,6 +94,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=3.0,
         metavar="S",
         help="how long a stopped activity may clean up before it is answered in its place",
+    )
+    budget.add_argument(
+        "--heartbeat-share",
+        type=_share,
+        metavar="FRACTION",
+        help=f"this worker's share of the account's {ACCOUNT_HEARTBEAT_RATE:g} heartbeats per "
+        "second, such as 1/4 for one of four workers (sets --max-heartbeats-per-second; "
+        "default: none)",
     )
     tuning.add_argument("--identity", help="identity reported to SWF (default: host:pid)")
     tuning.add_argument(
@@ -120,6 +130,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="address to serve them on (default 127.0.0.1; 0.0.0.0 for a pod's probes)",
     )
     add_logging_arguments(parser)
+
+
+def _share(text: str) -> float:
+    try:
+        return parse_share(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def build_metrics(args: argparse.Namespace) -> Any:
@@ -159,7 +176,11 @@ def build_worker(args: argparse.Namespace) -> Worker:
         graceful_shutdown_timeout=args.graceful_shutdown_timeout,
         cancel_grace_period=args.cancel_grace_period,
         resolve_timeouts=args.resolve_timeouts,
-        max_heartbeats_per_second=args.max_heartbeats_per_second,
+        max_heartbeats_per_second=(
+            args.max_heartbeats_per_second
+            if args.heartbeat_share is None
+            else args.heartbeat_share * ACCOUNT_HEARTBEAT_RATE
+        ),
         register_types=args.register,
         lifespan=find_lifespan(args.target),
         metrics=build_metrics(args),
