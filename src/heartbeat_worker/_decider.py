@@ -10,7 +10,9 @@ that part for a single activity:
   tasks go to a task list of their own, so that it never takes another decider's tasks,
   and another decider never takes its tasks;
 * it schedules the activity, with optional timeout overrides;
-* when an attempt times out or fails and retries are left, it schedules the activity again,
+* when an attempt times out or fails and retries are left, it schedules the activity again
+  (unless the failure's reason is marked non-retryable, see
+  :data:`~heartbeat_worker.NON_RETRYABLE_PREFIX`),
   handing the next attempt the last heartbeat details as its checkpoint (see
   :func:`~heartbeat_worker.with_checkpoint`): that is how a long job resumes where the
   previous attempt stopped instead of starting over;
@@ -40,6 +42,7 @@ import anyio
 from ._checkpoint import with_checkpoint
 from ._definition import format_timeout
 from ._errors import SWFLimitError
+from ._failures import is_non_retryable
 from ._limits import DATA_MAX, FAILURE_REASON_MAX, cut_end, cut_start
 from ._logging import get_logger
 from ._swf import Backoff, SWFClient, error_code, is_transient, retry_transient
@@ -505,9 +508,10 @@ class OneActivityWorkflow:
         if details is not None:
             with contextlib.suppress(ValueError):
                 state.checkpoint = json.loads(details)
-        if self._may_retry():
+        reason = attributes.get("reason")
+        if self._may_retry() and not is_non_retryable(reason):
             return [self._schedule()]
-        return self._end(RunStatus.FAILED, reason=attributes.get("reason"), details=details)
+        return self._end(RunStatus.FAILED, reason=reason, details=details)
 
     def _may_retry(self) -> bool:
         state = self._state

@@ -30,6 +30,7 @@ from anyio.abc import TaskGroup, TaskStatus
 
 from ._budget import HeartbeatBudget
 from ._context import StopReason
+from ._converter import DEFAULT_CONVERTER, Converter
 from ._definition import Activity
 from ._errors import ConfigurationError, LifespanError
 from ._execution import SHUTDOWN_REASON, ExecutionSettings, Outcome, TaskExecution
@@ -44,6 +45,7 @@ from ._lifespan import LifespanFactory, reset_resources, set_resources, to_facto
 from ._limits import IDENTITY_MAX, cut_end
 from ._logging import get_logger
 from ._registration import register
+from ._stall import RunningActivity
 from ._swf import POLL_READ_TIMEOUT, Backoff, SWFConnection, is_transient, open_connection
 from ._timeouts import ResolveMode, TimeoutResolver
 from ._watchdog import LoopWatchdog
@@ -66,6 +68,10 @@ class Worker:
 
     ``await worker.run()`` serves until :meth:`request_shutdown`; ``async with worker:``
     serves in the background for the body of the block and shuts down gracefully at its end.
+
+    ``converter`` turns payloads into the types the activities declare and back (see
+    :class:`~heartbeat_worker.Converter`); ``progress_timeout`` is the default progress
+    timeout of activities that declare none (None: stall detection off).
     """
 
     def __init__(
@@ -93,6 +99,8 @@ class Worker:
         metrics: Metrics | None = None,
         max_processes: int | None = None,
         process_start_method: Literal["spawn", "forkserver"] = "spawn",
+        converter: Converter = DEFAULT_CONVERTER,
+        progress_timeout: float | None = None,
     ) -> None:
         self.domain = domain
         self.task_list = task_list
@@ -111,6 +119,8 @@ class Worker:
             raise ConfigurationError("pollers must be between 1 and max_concurrency")
         if not 0 < heartbeat_fraction < 1:
             raise ConfigurationError("heartbeat_fraction must be between 0 and 1")
+        if progress_timeout is not None and not progress_timeout > 0:
+            raise ConfigurationError("progress_timeout must be positive seconds, or None")
         if resolve_timeouts not in ("registered", "history"):
             raise ConfigurationError("resolve_timeouts must be 'registered' or 'history'")
         if max_processes is not None and max_processes < 1:
@@ -144,6 +154,8 @@ class Worker:
             heartbeat_fraction=heartbeat_fraction,
             heartbeat_interval_without_timeout=heartbeat_interval_without_timeout,
             cancel_grace_period=cancel_grace_period,
+            converter=converter,
+            progress_timeout=progress_timeout,
         )
         self.log = get_logger(domain=domain, task_list=task_list)
         self.executions: set[TaskExecution] = set()
@@ -194,6 +206,15 @@ class Worker:
         """Wait until :attr:`handled` reaches ``count``: for tests, demos and benchmarks."""
         while self.handled < count:
             await self._next_change()
+
+    def running_activities(self) -> list[RunningActivity]:
+        """What runs now, with the seconds since each activity's last ``heartbeat()``: a
+        read-out for status pages and metrics (call it on the event loop)."""
+        return [
+            RunningActivity.of(execution.context)
+            for execution in self.executions
+            if execution.context is not None
+        ]
 
     @property
     def process_ids(self) -> list[int]:
