@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ._converter import DEFAULT_CONVERTER, Converter, is_plain
+from ._converter import DEFAULT_CONVERTER, Converter, is_plain, within
 from ._errors import ConversionError
 from ._limits import DATA_MAX, check_length
 
@@ -122,14 +122,10 @@ def _convert_arguments(
         try:
             arguments[name] = converter.convert(arguments[name], hint)
         except ConversionError as error:
-            if error.located:
-                raise InputError(error.problem if single else f"{name}.{error.problem}") from None
-            path = error.path
             if single:
-                where = path or "input"
-            else:
-                where = name + ("" if not path else path if path.startswith("[") else "." + path)
-            raise InputError(f"{where}: {error.problem}") from None
+                located = error.path or error.located
+                raise InputError(str(error) if located else f"input: {error}") from None
+            raise InputError(str(within(error, name))) from None
         except (TypeError, ValueError) as error:  # a converter of the user's own
             where = "input" if single else f"argument {name!r}"
             raise InputError(f"{where} does not fit its type: {error}") from None

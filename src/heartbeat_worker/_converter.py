@@ -34,10 +34,13 @@ from typing import Any, Protocol, runtime_checkable
 
 from ._errors import ConversionError
 
-__all__ = ["DEFAULT_CONVERTER", "Converter", "JSONConverter"]
+__all__ = ["DEFAULT_CONVERTER", "Converter", "JSONConverter", "within"]
 
-Plan = Callable[[Any, str], Any]
-"""Turns one plain JSON value into the hinted type; the string is the path, for errors."""
+Plan = Callable[[Any], Any]
+"""Turns one plain JSON value into the hinted type, or raises :class:`ConversionError`.
+
+Plans build no path while they work: a container that catches an error from a member
+prefixes the member's name, so the path costs something only when there is an error."""
 
 
 @runtime_checkable
@@ -64,24 +67,64 @@ class Converter(Protocol):
         ...
 
 
+def _dataclass_encoder(kind: type) -> Callable[[Any], Any]:
+    names = tuple(field.name for field in dataclasses.fields(kind))
+    return lambda value: {name: getattr(value, name) for name in names}
+
+
+def _encoder_for(kind: type) -> Callable[[Any], Any] | None:
+    if dataclasses.is_dataclass(kind):
+        return _dataclass_encoder(kind)
+    if issubclass(kind, enum.Enum):
+        return _enum_value
+    if issubclass(kind, dt.date | dt.time):  # datetime is a date
+        return _isoformat
+    if issubclass(kind, uuid.UUID | Decimal):
+        return str
+    if issubclass(kind, bytes | bytearray | memoryview):
+        return _base64
+    if issubclass(kind, set | frozenset):
+        return list
+    if _is_pydantic_model(kind):
+        return _model_dump
+    return None
+
+
+def _enum_value(value: Any) -> Any:
+    return value.value
+
+
+def _isoformat(value: Any) -> Any:
+    return value.isoformat()
+
+
+def _base64(value: Any) -> Any:
+    return base64.b64encode(bytes(value)).decode("ascii")
+
+
+def _model_dump(value: Any) -> Any:
+    return value.model_dump(mode="json")
+
+
+_encoders: dict[type, Callable[[Any], Any]] = {}
+"""Per type, how ``_to_json`` encodes it: looked up once, then a dictionary hit."""
+
+
 def _to_json(value: Any) -> Any:
     """The ``default`` of the encoder: called only for values ``json`` cannot encode."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {field.name: getattr(value, field.name) for field in dataclasses.fields(value)}
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, dt.date | dt.time):  # datetime is a date
-        return value.isoformat()
-    if isinstance(value, uuid.UUID | Decimal):
-        return str(value)
-    if isinstance(value, bytes | bytearray | memoryview):
-        return base64.b64encode(bytes(value)).decode("ascii")
-    if isinstance(value, set | frozenset):
-        return list(value)
-    model_dump = getattr(value, "model_dump", None)
-    if model_dump is not None and _is_pydantic_model(type(value)):
-        return model_dump(mode="json")
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+    kind = type(value)
+    encoder = _encoders.get(kind)
+    if encoder is None:
+        encoder = _encoder_for(kind)
+        if encoder is None:
+            raise TypeError(f"Object of type {kind.__name__} is not JSON serializable")
+        if len(_encoders) < _ENCODERS_MAX:
+            _encoders[kind] = encoder
+    return encoder(value)
+
+
+_ENCODERS_MAX = 1024
+"""Types remembered by the encoder: a bound, in case types are created at run time."""
 
 
 class JSONConverter:
@@ -105,7 +148,7 @@ class JSONConverter:
         return json.loads(text)
 
     def convert(self, value: Any, hint: Any) -> Any:
-        return plan_for(hint)(value, "")
+        return plan_for(hint)(value)
 
 
 DEFAULT_CONVERTER: Converter = JSONConverter()
@@ -116,7 +159,7 @@ def is_plain(hint: Any) -> bool:
     return hint is Any or hint is object or hint is typing.Any
 
 
-def _passthrough(value: Any, path: str) -> Any:
+def _passthrough(value: Any) -> Any:
     return value
 
 
@@ -127,14 +170,33 @@ def _describe(value: Any) -> str:
     return f"{type(value).__name__} {text}"
 
 
-def _fail(path: str, problem: str) -> ConversionError:
-    return ConversionError(path, problem)
+def _fail(problem: str) -> ConversionError:
+    return ConversionError("", problem)
 
 
 def _join(path: str, member: str | int) -> str:
     if isinstance(member, int):
         return f"{path}[{member}]"
     return f"{path}.{member}" if path else member
+
+
+def within(error: ConversionError, member: str | int) -> ConversionError:
+    """``error`` as seen from the container holding ``member`` (a field name or index)."""
+    path = error.path
+    joined = member if isinstance(member, str) else f"[{member}]"
+    if path:
+        joined = f"{joined}{path}" if path.startswith("[") else f"{joined}.{path}"
+    return ConversionError(joined, error.problem, located=error.located)
+
+
+def _locate(plan: Plan, members: Any) -> ConversionError:
+    """Which member of a container failed: found again, on the error path only."""
+    for member, element in members:
+        try:
+            plan(element)
+        except ConversionError as error:
+            return within(error, member)
+    return _fail("conversion failed")
 
 
 @functools.lru_cache(maxsize=1024)
@@ -200,82 +262,80 @@ def _build(hint: Any) -> Plan:
     return _instance(hint)
 
 
-def _none(value: Any, path: str) -> Any:
+def _none(value: Any) -> Any:
     if value is not None:
-        raise _fail(path, f"expected null, got {_describe(value)}")
+        raise _fail(f"expected null, got {_describe(value)}")
     return None
 
 
 def _exact(kind: type) -> Plan:
     name = {str: "a string", bool: "true or false", list: "an array", dict: "an object"}[kind]
 
-    def check(value: Any, path: str) -> Any:
+    def check(value: Any) -> Any:
         if type(value) is not kind and not (kind is not bool and isinstance(value, kind)):
-            raise _fail(path, f"expected {name}, got {_describe(value)}")
+            raise _fail(f"expected {name}, got {_describe(value)}")
         return value
 
     return check
 
 
-def _int(value: Any, path: str) -> Any:
+def _int(value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise _fail(path, f"expected an integer, got {_describe(value)}")
+        raise _fail(f"expected an integer, got {_describe(value)}")
     return value
 
 
-def _float(value: Any, path: str) -> Any:
+def _float(value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _fail(path, f"expected a number, got {_describe(value)}")
+        raise _fail(f"expected a number, got {_describe(value)}")
     return float(value)
 
 
-def _decimal(value: Any, path: str) -> Any:
+def _decimal(value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise _fail(path, f"expected a decimal number as a string, got {_describe(value)}")
+        raise _fail(f"expected a decimal number as a string, got {_describe(value)}")
     try:
         return Decimal(str(value))
     except InvalidOperation:
-        raise _fail(path, f"expected a decimal number, got {_describe(value)}") from None
+        raise _fail(f"expected a decimal number, got {_describe(value)}") from None
 
 
-def _bytes(value: Any, path: str) -> Any:
+def _bytes(value: Any) -> Any:
     if not isinstance(value, str):
-        raise _fail(path, f"expected base64 text, got {_describe(value)}")
+        raise _fail(f"expected base64 text, got {_describe(value)}")
     try:
         return base64.b64decode(value, validate=True)
     except ValueError:
-        raise _fail(path, f"expected base64 text, got {_describe(value)}") from None
+        raise _fail(f"expected base64 text, got {_describe(value)}") from None
 
 
 def _from_string(parse: Callable[[str], Any], what: str) -> Plan:
-    def convert(value: Any, path: str) -> Any:
+    def convert(value: Any) -> Any:
         if not isinstance(value, str):
-            raise _fail(path, f"expected {what} as a string, got {_describe(value)}")
+            raise _fail(f"expected {what} as a string, got {_describe(value)}")
         try:
             return parse(value)
         except ValueError:
-            raise _fail(path, f"expected {what}, got {_describe(value)}") from None
+            raise _fail(f"expected {what}, got {_describe(value)}") from None
 
     return convert
 
 
 def _enum(kind: type[enum.Enum]) -> Plan:
-    def convert(value: Any, path: str) -> Any:
+    def convert(value: Any) -> Any:
         try:
             return kind(value)
         except ValueError:
             allowed = ", ".join(repr(member.value) for member in kind)
-            raise _fail(
-                path, f"{value!r} is not a valid {kind.__name__} (one of {allowed})"
-            ) from None
+            raise _fail(f"{value!r} is not a valid {kind.__name__} (one of {allowed})") from None
 
     return convert
 
 
 def _literal(allowed: tuple[Any, ...]) -> Plan:
-    def check(value: Any, path: str) -> Any:
+    def check(value: Any) -> Any:
         if value not in allowed:
-            raise _fail(path, f"expected one of {', '.join(map(repr, allowed))}, got {value!r}")
+            raise _fail(f"expected one of {', '.join(map(repr, allowed))}, got {value!r}")
         return value
 
     return check
@@ -287,22 +347,22 @@ def _union(members: tuple[Any, ...]) -> Plan:
     if len(others) == 1:
         inner = _plan(others[0])
 
-        def optional_one(value: Any, path: str) -> Any:
-            return None if value is None else inner(value, path)
+        def optional_one(value: Any) -> Any:
+            return None if value is None else inner(value)
 
         return optional_one if optional else inner
     plans = [_plan(member) for member in others]
 
-    def first_fit(value: Any, path: str) -> Any:
+    def first_fit(value: Any) -> Any:
         if value is None and optional:
             return None
         problems = []
         for plan in plans:
             try:
-                return plan(value, path)
+                return plan(value)
             except (TypeError, ValueError) as error:
-                problems.append(getattr(error, "problem", str(error)))
-        raise _fail(path, "fits none of the union's types: " + "; ".join(problems))
+                problems.append(str(error))
+        raise _fail("fits none of the union's types: " + "; ".join(problems))
 
     return first_fit
 
@@ -312,10 +372,13 @@ def _generic(origin: Any, arguments: tuple[Any, ...], hint: Any) -> Plan:
         item = _plan(arguments[0]) if arguments else _passthrough
         build: Callable[[Any], Any] = list if origin in (list, Sequence) else origin
 
-        def sequence(value: Any, path: str) -> Any:
+        def sequence(value: Any) -> Any:
             if not isinstance(value, list):
-                raise _fail(path, f"expected an array, got {_describe(value)}")
-            return build([item(element, _join(path, i)) for i, element in enumerate(value)])
+                raise _fail(f"expected an array, got {_describe(value)}")
+            try:
+                return build([item(element) for element in value])
+            except ConversionError:
+                raise _locate(item, enumerate(value)) from None
 
         return sequence
     if origin is tuple:
@@ -324,13 +387,17 @@ def _generic(origin: Any, arguments: tuple[Any, ...], hint: Any) -> Plan:
         key = _plan(arguments[0]) if arguments else _passthrough
         item = _plan(arguments[1]) if arguments else _passthrough
 
-        def mapping(value: Any, path: str) -> Any:
+        def mapping(value: Any) -> Any:
             if not isinstance(value, dict):
-                raise _fail(path, f"expected an object, got {_describe(value)}")
-            return {
-                key(name, _join(path, str(name))): item(element, _join(path, str(name)))
-                for name, element in value.items()
-            }
+                raise _fail(f"expected an object, got {_describe(value)}")
+            converted = {}
+            name: Any = ""
+            try:
+                for name, element in value.items():
+                    converted[key(name)] = item(element)
+            except ConversionError as error:
+                raise within(error, str(name)) from None
+            return converted
 
         return mapping
     if isinstance(origin, type) and dataclasses.is_dataclass(origin):
@@ -342,23 +409,31 @@ def _tuple(arguments: tuple[Any, ...]) -> Plan:
     if len(arguments) == 2 and arguments[1] is Ellipsis:
         item = _plan(arguments[0])
 
-        def variadic(value: Any, path: str) -> Any:
+        def variadic(value: Any) -> Any:
             if not isinstance(value, list):
-                raise _fail(path, f"expected an array, got {_describe(value)}")
-            return tuple(item(element, _join(path, i)) for i, element in enumerate(value))
+                raise _fail(f"expected an array, got {_describe(value)}")
+            try:
+                return tuple([item(element) for element in value])
+            except ConversionError:
+                raise _locate(item, enumerate(value)) from None
 
         return variadic
     plans = [_plan(argument) for argument in arguments]
 
-    def fixed(value: Any, path: str) -> Any:
+    def fixed(value: Any) -> Any:
         if not isinstance(value, list):
-            raise _fail(path, f"expected an array, got {_describe(value)}")
+            raise _fail(f"expected an array, got {_describe(value)}")
         if plans and len(value) != len(plans):
-            raise _fail(path, f"expected {len(plans)} items, got {len(value)}")
+            raise _fail(f"expected {len(plans)} items, got {len(value)}")
         if not plans:
             return tuple(value)
-        pairs = enumerate(zip(plans, value, strict=True))
-        return tuple(plan(element, _join(path, i)) for i, (plan, element) in pairs)
+        converted = []
+        for index, (plan, element) in enumerate(zip(plans, value, strict=True)):
+            try:
+                converted.append(plan(element))
+            except ConversionError as error:
+                raise within(error, index) from None
+        return tuple(converted)
 
     return fixed
 
@@ -383,17 +458,21 @@ def _dataclass(kind: type) -> Plan:
     ]
     name = kind.__name__
 
-    def convert(value: Any, path: str) -> Any:
+    def convert(value: Any) -> Any:
         if isinstance(value, kind):
             return value
         if not isinstance(value, dict):
-            raise _fail(path, f"expected an object ({name}), got {_describe(value)}")
+            raise _fail(f"expected an object ({name}), got {_describe(value)}")
         arguments = {}
-        for field_name, plan, required in fields:
-            if field_name in value:
-                arguments[field_name] = plan(value[field_name], _join(path, field_name))
-            elif required:
-                raise _fail(_join(path, field_name), f"missing (a required field of {name})")
+        field_name = ""
+        try:
+            for field_name, plan, required in fields:
+                if field_name in value:
+                    arguments[field_name] = plan(value[field_name])
+                elif required:
+                    raise _fail(f"missing (a required field of {name})")
+        except ConversionError as error:
+            raise within(error, field_name) from None
         return kind(**arguments)
 
     return convert
@@ -405,26 +484,30 @@ def _typeddict(kind: type) -> Plan:
     plans = {key: _plan(hint) for key, hint in hints.items()}
     name = kind.__name__
 
-    def convert(value: Any, path: str) -> Any:
+    def convert(value: Any) -> Any:
         if not isinstance(value, dict):
-            raise _fail(path, f"expected an object ({name}), got {_describe(value)}")
+            raise _fail(f"expected an object ({name}), got {_describe(value)}")
         for key in required:
             if key not in value:
-                raise _fail(_join(path, key), f"missing (a required key of {name})")
-        return {
-            key: plans[key](element, _join(path, key))
-            for key, element in value.items()
-            if key in plans
-        }
+                raise within(_fail(f"missing (a required key of {name})"), key)
+        converted = {}
+        key = ""
+        try:
+            for key, element in value.items():
+                plan = plans.get(key)
+                if plan is not None:
+                    converted[key] = plan(element)
+        except ConversionError as error:
+            raise within(error, key) from None
+        return converted
 
     return convert
 
 
 def _instance(kind: type) -> Plan:
-    def check(value: Any, path: str) -> Any:
+    def check(value: Any) -> Any:
         if not isinstance(value, kind):
             raise _fail(
-                path,
                 f"expected {kind.__name__}, got {_describe(value)} (the converter does not "
                 "know how to build it; use a supported type or a converter of your own)",
             )
@@ -442,18 +525,18 @@ def _is_pydantic_model(kind: Any) -> bool:
 
 
 def _pydantic(kind: Any) -> Plan:
-    def convert(value: Any, path: str) -> Any:
+    def convert(value: Any) -> Any:
         try:
             return kind.model_validate(value)
         except ValueError as error:  # pydantic.ValidationError is a ValueError
             problems = []
             for item in getattr(error, "errors", lambda: [])():
-                where = path
+                where = ""
                 for part in item.get("loc", ()):
                     where = _join(where, part)
                 problems.append(f"{where or kind.__name__}: {item.get('msg', '')}")
             if not problems:
-                raise ConversionError(path, str(error)) from None
-            raise ConversionError(path, "; ".join(problems), located=True) from None
+                raise _fail(str(error)) from None
+            raise ConversionError("", "; ".join(problems), located=True) from None
 
     return convert

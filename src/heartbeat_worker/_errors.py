@@ -98,8 +98,15 @@ class ConversionError(HeartbeatWorkerError, ValueError):
         self.path = path
         self.problem = problem
         self.located = located
-        """Whether ``problem`` names the fields itself (a pydantic error lists several)."""
-        super().__init__(problem if located or not path else f"{path}: {problem}")
+        """Whether ``problem`` names the fields below ``path`` itself (a pydantic error lists
+        several)."""
+        if not path:
+            message = problem
+        elif located:
+            message = f"{path}{problem}" if problem.startswith("[") else f"{path}.{problem}"
+        else:
+            message = f"{path}: {problem}"
+        super().__init__(message)
 
 
 class NotInActivityError(HeartbeatWorkerError, RuntimeError):

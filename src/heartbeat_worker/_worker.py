@@ -209,10 +209,17 @@ class Worker:
 
     def running_activities(self) -> list[RunningActivity]:
         """What runs now, with the seconds since each activity's last ``heartbeat()``: a
-        read-out for status pages and metrics (call it on the event loop)."""
+        read-out for status pages and metrics (safe from another thread, such as an
+        exporter's)."""
+        while True:
+            try:
+                executions = list(self.executions)
+                break
+            except RuntimeError:  # the set changed during the copy (another thread)
+                continue
         return [
             RunningActivity.of(execution.context)
-            for execution in self.executions
+            for execution in executions
             if execution.context is not None
         ]
 

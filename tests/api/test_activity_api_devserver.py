@@ -320,3 +320,36 @@ async def test_retryable_chosen_failure_is_retried(dev_server: DevServer, servin
     assert code == 1, out
     assert out.startswith("outcome: failed after 3 attempts")
     assert "reason: customer bob is busy\n" in out
+
+
+async def test_metrics_show_the_time_since_the_last_progress(
+    swfkit: SWFKit, make_worker: Callable[..., Worker]
+) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from heartbeat_worker.metrics import Metrics
+
+    def longest(metrics: Metrics) -> float:
+        text = metrics.render()[0].decode()
+        [family] = [
+            family
+            for family in text_string_to_metric_families(text)
+            if family.name == "heartbeat_worker_seconds_since_progress_max"
+        ]
+        return float(family.samples[0].value)
+
+    activities.stuck_on_event_started.clear()
+    metrics = Metrics()
+    async with make_worker([activities.stuck_on_event], metrics=metrics, cancel_grace_period=0.5):
+        assert longest(metrics) == 0.0
+        execution = await schedule(swfkit, "stuck_on_event")
+        started = activities.stuck_on_event_started
+        assert await anyio.to_thread.run_sync(started.wait, DEADLINE)
+        first = longest(metrics)
+        await anyio.sleep(0.3)
+        second = longest(metrics)
+        await closing_event(swfkit, execution)
+        after = longest(metrics)
+
+    assert 0 <= first < second < 2
+    assert after == 0.0
