@@ -5,7 +5,8 @@ typed by the activity's hints through a :class:`~heartbeat_worker.Converter`. Th
 from one JSON value to a Python signature is deliberately small:
 
 * no parameters: the input must be absent or ``null``;
-* one parameter: it receives the decoded input, whatever its shape (absent input is ``None``);
+* one parameter: it receives the decoded input, whatever its shape (absent input, or
+  ``null``, is ``None``, or the parameter's default if it has one);
 * several parameters: a JSON object is passed as keyword arguments, a JSON array as
   positional arguments.
 
@@ -93,7 +94,10 @@ def bind_input(
                 raise InputError("the activity takes no input, but the task has some")
             bound = signature.bind()
         elif len(parameters) == 1 and not variadic:
-            bound = signature.bind(value)
+            if value is None and parameters[0].default is not parameters[0].empty:
+                bound = signature.bind()  # no input: the parameter keeps its default
+            else:
+                bound = signature.bind(value)
         elif isinstance(value, dict):
             bound = signature.bind(**value)
         elif isinstance(value, list):

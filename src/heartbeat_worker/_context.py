@@ -185,7 +185,9 @@ def _heartbeat(context: ActivityContext, details: Any) -> None:
     context.last_progress = time.monotonic()
     if context.observer is not None:
         context.observer(details)
-    if context.stop_reason is not None and threading.get_ident() != context.loop_thread:
+    if context.stop_reason is not None and (
+        context.in_thread or threading.get_ident() != context.loop_thread
+    ):
         raise ActivityCancelled(f"activity stopped: {context.stop_reason.value}")
 
 

@@ -50,7 +50,7 @@ from ._errors import (
     CompleteLater,
     SWFLimitError,
 )
-from ._failures import chosen_failure, mark_non_retryable, within_limit
+from ._failures import chosen_failure, mark_non_retryable
 from ._heartbeater import Heartbeater, HeartbeatScheduler, heartbeat_interval
 from ._interceptor import (
     AnswerInput,
@@ -432,7 +432,7 @@ class TaskExecution:
                     encoded = self._settings.converter.encode(repr(details))
             return Outcome(
                 OutcomeKind.CANCELED,
-                details=None if encoded is None else within_limit(encoded, DATA_MAX),
+                details=None if encoded is None else cut_start(encoded, DATA_MAX),
             )
         if reason is StopReason.SHUTDOWN:
             return Outcome.failed(SHUTDOWN_REASON, context.details_json)
