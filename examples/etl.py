@@ -24,10 +24,16 @@ Cancellation is clean: the database work runs in worker threads one chunk at a t
 cancellation arriving between chunks rolls back the open batch (in a shielded scope, since
 the rollback itself awaits a thread), leaving the target exactly at its last commit.
 
+Input and result are dataclasses (:class:`EtlJob`, :class:`EtlResult`): the worker builds
+the job from the task's JSON input, checking each field's type, and encodes the result.
 Input, a JSON object (only ``source`` and ``target`` are required)::
 
     {"source": "/tmp/etl/source.db", "target": "/tmp/etl/target.db",
      "rows": 100000, "batch_size": 5000, "chunk_size": 1000, "seed": 7}
+
+A batch takes about a second, and the activity reports progress after each one, so it
+declares a progress timeout of two minutes: a load stuck on a locked database is stopped
+and failed ``stalled: ...`` with its last checkpoint, instead of heartbeating for ever.
 
 Serve it::
 
@@ -51,7 +57,7 @@ import anyio.to_thread
 
 from heartbeat_worker import activity, heartbeat, info
 
-__all__ = ["EtlJob", "Progress", "etl", "transform"]
+__all__ = ["EtlJob", "EtlResult", "Progress", "etl", "transform"]
 
 EURO_RATES = {"EUR": 1.0, "USD": 0.92, "GBP": 1.17, "JPY": 0.0062, "CHF": 1.04}
 _FIRST_NAMES = ["ada", "alan", "grace", "edsger", "barbara", "donald", "margaret", "ken"]
@@ -78,6 +84,21 @@ class EtlJob:
     @property
     def batches(self) -> int:
         return -(-self.rows // self.batch_size)
+
+
+@dataclass(frozen=True, slots=True)
+class EtlResult:
+    """The activity's result; the ``resumed_*`` fields are set when it resumed."""
+
+    rows_loaded: int
+    rows_total: int
+    batches: int
+    checksum: int
+    target: str
+    resumed: bool
+    checkpoint_last_id: int | None = None
+    resumed_after_id: int | None = None
+    batches_after_checkpoint: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,11 +342,11 @@ def _resume_point(target: Target, checkpoint: Any) -> tuple[Progress, dict[str, 
     version="1",
     heartbeat_timeout=30,
     start_to_close_timeout=3600,
+    progress_timeout=120,
     description="Load generated orders into a SQLite target in batches; resumable.",
 )
-async def etl(job: dict[str, Any]) -> dict[str, Any]:
-    """Extract, transform and load ``job["rows"]`` orders, resuming from a checkpoint."""
-    spec = EtlJob(**job)
+async def etl(spec: EtlJob) -> EtlResult:
+    """Extract, transform and load ``spec.rows`` orders, resuming from a checkpoint."""
     await anyio.to_thread.run_sync(ensure_source, spec)
     target = await anyio.to_thread.run_sync(Target, spec)
     try:
@@ -343,14 +364,14 @@ async def etl(job: dict[str, Any]) -> dict[str, Any]:
     finally:
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(target.close)
-    return {
-        "rows_loaded": progress.rows_done - started_at,
-        "rows_total": progress.rows_done,
-        "batches": progress.batch,
-        "checksum": checksum,
-        "target": spec.target,
+    return EtlResult(
+        rows_loaded=progress.rows_done - started_at,
+        rows_total=progress.rows_done,
+        batches=progress.batch,
+        checksum=checksum,
+        target=spec.target,
         **resumption,
-    }
+    )
 
 
 if __name__ == "__main__":

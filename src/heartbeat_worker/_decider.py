@@ -10,7 +10,9 @@ that part for a single activity:
   tasks go to a task list of their own, so that it never takes another decider's tasks,
   and another decider never takes its tasks;
 * it schedules the activity, with optional timeout overrides;
-* when an attempt times out or fails and retries are left, it schedules the activity again,
+* when an attempt times out or fails and retries are left, it schedules the activity again
+  (unless the failure's reason is marked non-retryable, see
+  :data:`~heartbeat_worker.NON_RETRYABLE_PREFIX`),
   handing the next attempt the last heartbeat details as its checkpoint (see
   :func:`~heartbeat_worker.with_checkpoint`): that is how a long job resumes where the
   previous attempt stopped instead of starting over;

@@ -17,6 +17,7 @@ from structlog.typing import FilteringBoundLogger
 
 from ._checkpoint import with_checkpoint
 from ._errors import SWFLimitError
+from ._failures import is_non_retryable
 from ._run_outcome import ActivityRequest, Ending, HistoryEvent, RunStatus, close_decision
 
 __all__ = ["CANCEL_SIGNAL", "DeciderState", "OneActivityDecisions"]
@@ -128,9 +129,10 @@ class OneActivityDecisions:
             with contextlib.suppress(ValueError):
                 state.checkpoint = json.loads(details)
                 state.last_details = details
-        if self._may_retry():
+        reason = attributes.get("reason")
+        if self._may_retry() and not is_non_retryable(reason):
             return [self._schedule()]
-        return self._end(RunStatus.FAILED, reason=attributes.get("reason"), details=details)
+        return self._end(RunStatus.FAILED, reason=reason, details=details)
 
     def _may_retry(self) -> bool:
         state = self.state

@@ -99,9 +99,17 @@ class Activity(Generic[P, R]):
         function: Callable[P, R],
         activity_type: ActivityType,
         executor: Literal["thread", "process"] | None = None,
+        *,
+        non_retryable: tuple[type[BaseException], ...] = (),
+        progress_timeout: float | None = None,
     ) -> None:
         self.function = function
         self.activity_type = activity_type
+        self.non_retryable = non_retryable
+        """Exception types whose failures are marked non-retryable (see ActivityFailed)."""
+        self.progress_timeout = progress_timeout
+        """Seconds without ``heartbeat()`` before the activity counts as stalled; None
+        takes the worker's default, ``math.inf`` turns it off for this activity."""
         self.is_coroutine = inspect.iscoroutinefunction(function)
         self.executor: Executor = _executor(function, self.is_coroutine, executor)
         self.signature = inspect.signature(function)
@@ -153,6 +161,8 @@ def activity(
     schedule_to_close_timeout: float | None = None,
     description: str | None = None,
     executor: Literal["thread", "process"] | None = None,
+    non_retryable: tuple[type[BaseException], ...] = (),
+    progress_timeout: float | None = None,
 ) -> Callable[[Callable[P, R]], Activity[P, R]]: ...
 
 
@@ -169,6 +179,8 @@ def activity(
     schedule_to_close_timeout: float | None = None,
     description: str | None = None,
     executor: Literal["thread", "process"] | None = None,
+    non_retryable: tuple[type[BaseException], ...] = (),
+    progress_timeout: float | None = None,
 ) -> Activity[P, R] | Callable[[Callable[P, R]], Activity[P, R]]:
     """Declare a function (``async def`` or blocking ``def``) as an SWF activity.
 
@@ -182,7 +194,18 @@ def activity(
     CPU-bound work that should use more than one core and be stoppable for real. A process
     activity must be defined at module level; its input, result and ``heartbeat()`` details
     cross to the child as JSON.
+    ``non_retryable`` lists exception types that no retry can fix: a failure they cause is
+    answered with a reason marked non-retryable (see :class:`ActivityFailed`).
+    ``progress_timeout`` (seconds) treats the activity as stalled when it has not called
+    ``heartbeat()`` for that long: it is stopped and failed with a reason starting
+    ``stalled:``. None takes the worker's default; ``math.inf`` turns it off.
     """
+    if not isinstance(non_retryable, tuple) or not all(
+        isinstance(kind, type) and issubclass(kind, BaseException) for kind in non_retryable
+    ):
+        raise ConfigurationError("non_retryable must be a tuple of exception types")
+    if progress_timeout is not None and not progress_timeout > 0:
+        raise ConfigurationError("progress_timeout must be positive seconds, or None")
 
     def decorate(target: Callable[P, R]) -> Activity[P, R]:
         if isinstance(target, Activity):
@@ -199,7 +222,13 @@ def activity(
             schedule_to_close_timeout=schedule_to_close_timeout,
             description=description,
         )
-        return Activity(target, activity_type, executor)
+        return Activity(
+            target,
+            activity_type,
+            executor,
+            non_retryable=non_retryable,
+            progress_timeout=progress_timeout,
+        )
 
     if function is not None:
         return decorate(function)

@@ -11,23 +11,44 @@ without knowledge of this library still catches them the way it expects::
     |   |                         no credentials, endpoint unreachable: 2
     |   +-- WorkerStoppedError    SWF refused the worker after start-up for good
     |                             (access denied, domain deprecated, credentials expired): 3
-    +-- SWFLimitError             (also ValueError) a value beyond an SWF field limit
-    +-- NotInActivityError        (also RuntimeError)
-    +-- ActivityCancelled
+    +-- SWFLimitError             (also ValueError) a value over one of SWF's field limits
+    +-- ConversionError           (also ValueError) a payload that does not fit its type hint
+    +-- NotInActivityError        (also RuntimeError) an activity-only function called outside
+    +-- LifespanError             (also RuntimeError) the worker's lifespan raised on entry
+    +-- StateFileError            (also RuntimeError) the dev server's state file is unusable
+    +-- ActivityCancelled         raised by or into an activity asked to stop
+    +-- ActivityFailed            raised by an activity: fail with this reason
+    +-- CompleteLater             raised by an activity: another process answers
+    +-- ActivityProcessError      a process activity failed in its child process
+    +-- ProcessPoolError          (also RuntimeError) the child processes could not start
 
-The command line catches :class:`UserError` once, in its ``main``, and prints it as one
-line; see :func:`heartbeat_worker._preflight.user_error_for` for how errors of botocore
-(no region, no credentials, connection refused) are mapped onto it.
+ActivityCancelled, ActivityFailed and CompleteLater are raised by activities to choose
+their answer; the worker never lets them escape. The command line catches
+:class:`UserError` once, in its ``main``, and prints it as one line; see
+:func:`heartbeat_worker._preflight.user_error_for` for how errors of botocore (no region,
+no credentials, connection refused) are mapped onto it.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
+
+NON_RETRYABLE_PREFIX: Final = "non-retryable: "
+"""The start of a failure reason that no retry can fix (bad input, a permanent refusal).
+
+SWF has no field for it, so the convention lives in the reason, where every decider can see
+it: the built-in decider of ``heartbeat-worker execute --retries`` does not retry such a
+failure, and a decider of your own should check ``reason.startswith(NON_RETRYABLE_PREFIX)``.
+"""
 
 __all__ = [
+    "NON_RETRYABLE_PREFIX",
     "ActivityCancelled",
+    "ActivityFailed",
     "ActivityProcessError",
+    "CompleteLater",
     "ConfigurationError",
+    "ConversionError",
     "HeartbeatWorkerError",
     "LifespanError",
     "NotInActivityError",
@@ -102,6 +123,28 @@ class StateFileError(HeartbeatWorkerError, RuntimeError):
     in use by another server. The message names the file and what to do."""
 
 
+class ConversionError(HeartbeatWorkerError, ValueError):
+    """A payload does not fit the type it is declared as; the message names the field.
+
+    ``path`` locates the value (``order.items[2].price``; empty for the whole payload) and
+    ``problem`` says what is wrong with it.
+    """
+
+    def __init__(self, path: str, problem: str, *, located: bool = False) -> None:
+        self.path = path
+        self.problem = problem
+        self.located = located
+        """Whether ``problem`` names the fields below ``path`` itself (a pydantic error lists
+        several)."""
+        if not path:
+            message = problem
+        elif located:
+            message = f"{path}{problem}" if problem.startswith("[") else f"{path}.{problem}"
+        else:
+            message = f"{path}: {problem}"
+        super().__init__(message)
+
+
 class NotInActivityError(HeartbeatWorkerError, RuntimeError):
     """An activity-only function (``heartbeat()``, ``info()``...) was called outside one."""
 
@@ -137,3 +180,35 @@ class ActivityProcessError(HeartbeatWorkerError):
 
 class ProcessPoolError(HeartbeatWorkerError, RuntimeError):
     """The worker could not start the child processes of its process activities."""
+
+
+class ActivityFailed(HeartbeatWorkerError):
+    """Raised by an activity to fail its task with exactly this reason and details.
+
+    Any other exception fails the task too, with its type and message as the reason and the
+    traceback as details; this one is for failures the decider should read: the reason is
+    sent as given (cut to SWF's 256 characters) and ``details`` as given when a string, else
+    JSON-encoded by the worker's converter (cut to 32,768 characters). With
+    ``non_retryable=True`` the reason starts with :data:`NON_RETRYABLE_PREFIX`.
+    """
+
+    def __init__(self, reason: str, details: Any = None, *, non_retryable: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.details = details
+        self.non_retryable = non_retryable
+
+
+class CompleteLater(HeartbeatWorkerError):
+    """Raised by an activity whose task another process will answer.
+
+    Store the task token first (``current_activity().task_token_for_later()``), hand it to
+    whatever finishes the work, and raise this: the worker stops heartbeating, sends no
+    answer, and frees the slot. The task then lives by its heartbeat and start-to-close
+    timeouts, so the process that finishes it should send
+    :func:`~heartbeat_worker.heartbeat_task` while it works and
+    :func:`~heartbeat_worker.complete_task` or :func:`~heartbeat_worker.fail_task` at the end.
+    """
+
+    def __init__(self, message: str = "the task will be answered later") -> None:
+        super().__init__(message)

@@ -11,14 +11,21 @@ stopped, SWF cancel    ``RespondActivityTaskCanceled`` (details: those the activ
                        attached to ``ActivityCancelled``, else its latest progress)
 stopped, shutdown      ``RespondActivityTaskFailed`` with reason ``worker shutdown``
 stopped, task lost     nothing: SWF has closed the task already
+stopped, stalled       ``RespondActivityTaskFailed`` with reason ``stalled: ...`` and the
+                       latest progress as details (see ``_stall.py``)
+raised ActivityFailed  ``RespondActivityTaskFailed`` with its reason and details
+raised CompleteLater   nothing: another process answers with the task token
 =====================  ==============================================================
+
+An exception of a type the activity declares ``non_retryable`` fails with the reason marked
+non-retryable (``_failures.py``).
 """
 
 from __future__ import annotations
 
 import enum
 import functools
-import json
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -32,10 +39,18 @@ from anyio.abc import TaskGroup
 from structlog.typing import FilteringBoundLogger
 
 from ._checkpoint import unwrap_input
-from ._codec import InputError, bind_input, encode_result
+from ._codec import InputError, bind_input, encode_result, signature_hints
 from ._context import ActivityContext, ActivityInfo, StopReason, bind
+from ._converter import DEFAULT_CONVERTER, Converter
 from ._definition import Activity
-from ._errors import ActivityCancelled, ActivityProcessError, SWFLimitError
+from ._errors import (
+    ActivityCancelled,
+    ActivityFailed,
+    ActivityProcessError,
+    CompleteLater,
+    SWFLimitError,
+)
+from ._failures import chosen_failure, mark_non_retryable
 from ._heartbeater import Heartbeater, HeartbeatScheduler, heartbeat_interval
 from ._interceptor import (
     AnswerInput,
@@ -46,6 +61,13 @@ from ._interceptor import (
 )
 from ._limits import DATA_MAX, FAILURE_REASON_MAX, cut_end, cut_start
 from ._logging import get_logger, token_hash
+from ._stall import (
+    STALLED_PREFIX,
+    activity_stack,
+    effective_progress_timeout,
+    stalled_reason,
+    watch_progress,
+)
 from ._swf import Backoff, TaskClient, is_task_closed, retry_transient
 from ._timeouts import TaskTimeouts, TimeoutSource
 
@@ -63,6 +85,8 @@ class OutcomeKind(enum.Enum):
     FAILED = "failed"
     CANCELED = "canceled"
     LEFT = "left to SWF"
+    LATER = "completes later"
+    """The activity raised ``CompleteLater``: another process answers the task."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +104,10 @@ class Outcome:
             return "left"
         if self.kind is OutcomeKind.FAILED and self.reason == SHUTDOWN_REASON:
             return "shutdown"
+        if self.kind is OutcomeKind.FAILED and (self.reason or "").startswith(STALLED_PREFIX):
+            return "stalled"
+        if self.kind is OutcomeKind.LATER:
+            return "completes_later"
         return str(self.kind.value)
 
     @classmethod
@@ -108,6 +136,9 @@ class ExecutionSettings:
     heartbeat_fraction: float
     heartbeat_interval_without_timeout: float
     cancel_grace_period: float
+    converter: Converter = DEFAULT_CONVERTER
+    progress_timeout: float | None = None
+    """The default progress timeout of activities that declare none (None: off)."""
 
 
 class TaskExecution:
@@ -169,6 +200,7 @@ class TaskExecution:
         self._returned: anyio.Event | None = None
         self._answered: anyio.Event | None = None
         self._early_stop: tuple[StopReason, str] | None = None
+        self._stall_watch: anyio.CancelScope | None = None
         self._started = time.monotonic()
         self._received = anyio.current_time()
         self._interceptor = interceptor
@@ -202,7 +234,12 @@ class TaskExecution:
             )
         raw_input, checkpoint = unwrap_input(self._task.get("input"))
         try:
-            arguments = bind_input(activity.signature, raw_input)
+            arguments = bind_input(
+                activity.signature,
+                raw_input,
+                converter=self._settings.converter,
+                hints=signature_hints(activity.function),
+            )
         except InputError as error:
             return await self.hand_back(f"bad input: {error}")
         timeouts = await self._resolver.resolve(self._task, activity.activity_type)
@@ -223,6 +260,9 @@ class TaskExecution:
         if self._early_stop is not None:
             self.stop(*self._early_stop)
         self._heartbeats.add(heartbeater, started_at=self._received)
+        if context.progress_timeout is not None:
+            self._stall_watch = anyio.CancelScope()
+            self._helpers.start_soon(watch_progress, context, self._stalled, self._stall_watch)
         try:
             outcome = await self._call(activity, arguments.args, arguments.kwargs)
             if self._returned is not None:
@@ -259,12 +299,24 @@ class TaskExecution:
             return
         self._returned = anyio.Event()
         self._helpers.start_soon(self._enforce_grace)
-        log = self.log.warning if reason is StopReason.TASK_LOST else self.log.info
-        log("stopping activity", reason=reason.value, why=why)
+        if reason is StopReason.STALLED:
+            # Before the cancellation unwinds it: the stack shows where it is stuck.
+            self.log.warning(
+                "activity stalled; stopping it", why=why, stack=activity_stack(context)
+            )
+        else:
+            log = self.log.warning if reason is StopReason.TASK_LOST else self.log.info
+            log("stopping activity", reason=reason.value, why=why)
         if self.runs_on_loop:
             self._activity_scope.cancel()
         elif self._processes is not None:
             self._processes.stop(context)  # a child's flag; the grace timer ends the child
+
+    def _stalled(self, idle: float) -> None:
+        context = self.context
+        assert context is not None
+        context.stalled_reason = stalled_reason(context, idle)
+        self.stop(StopReason.STALLED, context.stalled_reason)
 
     # -- running ---------------------------------------------------------------------------
 
@@ -280,6 +332,8 @@ class TaskExecution:
         if heartbeater is not None:
             self._heartbeats.remove(heartbeater)
             heartbeater.release()
+        if self._stall_watch is not None:
+            self._stall_watch.cancel()
 
     async def _call(
         self, activity: Activity[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -312,24 +366,38 @@ class TaskExecution:
             return self._stopped_outcome(details=cancelled.details)
         except ActivityProcessError as error:
             return Outcome.failed(error.reason, error.details)
+        except ActivityFailed as failed:
+            return Outcome.failed(*chosen_failure(failed, self._settings.converter))
+        except CompleteLater:
+            context.completes_later = True
+            return Outcome(OutcomeKind.LATER)
         except Exception as error:
-            return Outcome.from_exception(error)
+            outcome = Outcome.from_exception(error)
+            if activity.non_retryable and isinstance(error, activity.non_retryable):
+                return Outcome.failed(mark_non_retryable(outcome.reason or ""), outcome.details)
+            return outcome
+        finally:
+            context.coroutine = None
 
     async def _invoke(
         self, activity: Activity[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
+        context = self.context
+        assert context is not None
         if activity.is_coroutine:
-            return await activity.function(*args, **kwargs)
+            # Kept for the stall watch, which shows where the coroutine waits.
+            context.coroutine = coroutine = activity.function(*args, **kwargs)
+            return await coroutine
         if activity.executor == "process":
             # The child decodes the task's input itself, by the same codec.
             assert self._processes is not None
-            assert self.context is not None
             raw_input = unwrap_input(self._task.get("input"))[0]
-            return await self._processes.run(activity, raw_input, self.context)
+            return await self._processes.run(activity, raw_input, context)
+        call = functools.partial(activity.function, *args, **kwargs)
+        if context.progress_timeout is not None:
+            call = functools.partial(_in_thread, context, call)
         return await anyio.to_thread.run_sync(
-            functools.partial(activity.function, *args, **kwargs),
-            abandon_on_cancel=True,
-            limiter=self._thread_limiter,
+            call, abandon_on_cancel=True, limiter=self._thread_limiter
         )
 
     def _heartbeat_lateness(self) -> float | None:
@@ -343,7 +411,7 @@ class TaskExecution:
 
     def _completed(self, value: Any) -> Outcome:
         try:
-            result = encode_result(value)
+            result = encode_result(value, self._settings.converter)
         except SWFLimitError as error:
             return Outcome.failed(f"result too large: {error}")
         except (TypeError, ValueError) as error:
@@ -359,15 +427,17 @@ class TaskExecution:
                 encoded = context.details_json
             else:
                 try:
-                    encoded = json.dumps(details, separators=(",", ":"))
+                    encoded = self._settings.converter.encode(details)
                 except (TypeError, ValueError):
-                    encoded = json.dumps(repr(details))
+                    encoded = self._settings.converter.encode(repr(details))
             return Outcome(
                 OutcomeKind.CANCELED,
                 details=None if encoded is None else cut_start(encoded, DATA_MAX),
             )
         if reason is StopReason.SHUTDOWN:
             return Outcome.failed(SHUTDOWN_REASON, context.details_json)
+        if reason is StopReason.STALLED:
+            return Outcome.failed(context.stalled_reason or "stalled", context.details_json)
         return Outcome(OutcomeKind.LEFT, reason="SWF closed the task")
 
     async def _enforce_grace(self) -> None:
@@ -416,7 +486,15 @@ class TaskExecution:
             token_hash=self._token_hash,
             checkpoint=checkpoint,
         )
-        return ActivityContext(info, in_thread=not activity.is_coroutine)
+        return ActivityContext(
+            info,
+            in_thread=not activity.is_coroutine,
+            converter=self._settings.converter,
+            progress_timeout=effective_progress_timeout(
+                activity.progress_timeout, self._settings.progress_timeout
+            ),
+            task_token=self._token,
+        )
 
     # -- answering -------------------------------------------------------------------------
 
@@ -457,6 +535,14 @@ class TaskExecution:
         if outcome.kind is OutcomeKind.LEFT:
             self.log.warning(
                 "task left to SWF's timeout", why=outcome.reason, duration=duration, beats=beats
+            )
+            return
+        if outcome.kind is OutcomeKind.LATER:
+            # The token itself went wherever the activity stored it; the log has its hash.
+            self.log.info(
+                "task left to be answered later by another process",
+                duration=duration,
+                beats=beats,
             )
             return
         call = self._answer_call(outcome)
@@ -512,3 +598,12 @@ _ANSWER_NAMES = {
     OutcomeKind.FAILED: "RespondActivityTaskFailed",
     OutcomeKind.CANCELED: "RespondActivityTaskCanceled",
 }
+
+
+def _in_thread(context: ActivityContext, call: Callable[[], Any]) -> Any:
+    """Run a blocking activity, noting its thread so that a stall can show its stack."""
+    context.activity_thread = threading.get_ident()
+    try:
+        return call()
+    finally:
+        context.activity_thread = None

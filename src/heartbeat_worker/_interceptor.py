@@ -95,7 +95,9 @@ class AnswerInput:
     """Input of :meth:`Interceptor.answer`: the one answer of a task.
 
     ``outcome`` is ``completed``, ``failed``, ``canceled``, ``shutdown`` (failed with reason
-    ``worker shutdown``) or ``left`` (no call: the task is left to SWF's timeout).
+    ``worker shutdown``), ``stalled`` (failed for want of progress), ``left`` (no call: the
+    task is left to SWF's timeout) or ``completes_later`` (no call: the activity raised
+    ``CompleteLater``).
     """
 
     task: TaskDescription

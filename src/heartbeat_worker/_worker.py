@@ -30,6 +30,7 @@ from anyio.abc import TaskGroup, TaskStatus
 
 from ._budget import DEFAULT_CEILING, LATEST_SAFE_FRACTION, HeartbeatBudget
 from ._context import StopReason
+from ._converter import DEFAULT_CONVERTER, Converter
 from ._definition import Activity
 from ._errors import ConfigurationError, LifespanError, WorkerStoppedError
 from ._execution import SHUTDOWN_REASON, ExecutionSettings, Outcome, TaskExecution
@@ -46,6 +47,7 @@ from ._limits import IDENTITY_MAX, cut_end
 from ._logging import get_logger
 from ._outages import FailureEpisode, describe_error, permanent_error_fix
 from ._preflight import check_startup
+from ._stall import RunningActivity
 from ._swf import POLL_READ_TIMEOUT, Backoff, SWFConnection, open_connection
 from ._timeouts import ResolveMode, TimeoutResolver
 from ._watchdog import LoopWatchdog
@@ -68,6 +70,10 @@ class Worker:
 
     ``await worker.run()`` serves until :meth:`request_shutdown`; ``async with worker:``
     serves in the background for the body of the block and shuts down gracefully at its end.
+
+    ``converter`` turns payloads into the types the activities declare and back (see
+    :class:`~heartbeat_worker.Converter`); ``progress_timeout`` is the default progress
+    timeout of activities that declare none (None: stall detection off).
     """
 
     def __init__(
@@ -97,6 +103,8 @@ class Worker:
         metrics: Metrics | None = None,
         max_processes: int | None = None,
         process_start_method: Literal["spawn", "forkserver"] = "spawn",
+        converter: Converter = DEFAULT_CONVERTER,
+        progress_timeout: float | None = None,
     ) -> None:
         self.domain = domain
         self.task_list = task_list
@@ -115,6 +123,8 @@ class Worker:
             raise ConfigurationError("pollers must be between 1 and max_concurrency")
         if not 0 < heartbeat_fraction < 1:
             raise ConfigurationError("heartbeat_fraction must be between 0 and 1")
+        if progress_timeout is not None and not progress_timeout > 0:
+            raise ConfigurationError("progress_timeout must be positive seconds, or None")
         if resolve_timeouts not in ("registered", "history"):
             raise ConfigurationError("resolve_timeouts must be 'registered' or 'history'")
         if max_processes is not None and max_processes < 1:
@@ -155,6 +165,8 @@ class Worker:
             heartbeat_fraction=heartbeat_fraction,
             heartbeat_interval_without_timeout=heartbeat_interval_without_timeout,
             cancel_grace_period=cancel_grace_period,
+            converter=converter,
+            progress_timeout=progress_timeout,
         )
         self.log = get_logger(domain=domain, task_list=task_list)
         self.executions: set[TaskExecution] = set()
@@ -219,6 +231,22 @@ class Worker:
         and with a budget, what the running activities need and whether it admits more."""
         heartbeats: HeartbeatScheduler | None = getattr(self, "_heartbeats", None)
         return None if heartbeats is None else heartbeats.status()
+
+    def running_activities(self) -> list[RunningActivity]:
+        """What runs now, with the seconds since each activity's last ``heartbeat()``: a
+        read-out for status pages and metrics (safe from another thread, such as an
+        exporter's)."""
+        while True:
+            try:
+                executions = list(self.executions)
+                break
+            except RuntimeError:  # the set changed during the copy (another thread)
+                continue
+        return [
+            RunningActivity.of(execution.context)
+            for execution in executions
+            if execution.context is not None
+        ]
 
     @property
     def process_ids(self) -> list[int]:

@@ -79,6 +79,7 @@ class Metrics:
         self.probes: ProbeServer | None = None
         self._interceptor: MetricsInterceptor | None = None
         self._budget_gauge: Gauge | None = None
+        self._progress_gauge: Gauge | None = None
         r = self.registry
         self.tasks = Counter(
             f"{PREFIX}_tasks",
@@ -170,6 +171,14 @@ class Metrics:
         the endpoint if a port was given."""
         watchdog.lag_observer = self.event_loop_lag.observe
         interceptor = self.interceptor()
+        if self._progress_gauge is None:
+            self._progress_gauge = Gauge(
+                f"{PREFIX}_seconds_since_progress_max",
+                "Seconds since the last heartbeat() of the running activity that reported "
+                "progress longest ago (0 when none runs): a stall shows as a rising line.",
+                registry=self.registry,
+            )
+            self._progress_gauge.set_function(lambda: _longest_without_progress(worker))
         rate = worker.max_heartbeats_per_second
         if rate is not None and self._budget_gauge is None:
             interceptor.track_budget(rate)
@@ -212,6 +221,11 @@ def _heartbeat_figure(worker: Worker, name: str) -> float:
     """One figure of ``worker.heartbeat_status``, read when Prometheus scrapes."""
     status = worker.heartbeat_status
     return 0.0 if status is None else float(getattr(status, name))
+
+
+def _longest_without_progress(worker: Worker) -> float:
+    running = worker.running_activities()
+    return max((activity.seconds_since_progress for activity in running), default=0.0)
 
 
 class MetricsInterceptor(Interceptor):

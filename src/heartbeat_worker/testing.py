@@ -43,10 +43,12 @@ from anyio.abc import TaskGroup
 from botocore.exceptions import ClientError
 
 from ._checkpoint import with_checkpoint
+from ._codec import decode_result
 from ._context import ActivityInfo, StopReason, heartbeat_observer
+from ._converter import DEFAULT_CONVERTER, Converter
 from ._definition import Activity, ActivityType
 from ._definition import activity as as_activity
-from ._execution import ExecutionSettings, TaskExecution
+from ._execution import ExecutionSettings, OutcomeKind, TaskExecution
 from ._heartbeater import (
     DEFAULT_HEARTBEAT_FRACTION,
     DEFAULT_INTERVAL_WITHOUT_TIMEOUT,
@@ -96,6 +98,8 @@ class Status(StrEnum):
     CANCELED = "canceled"
     LEFT = "left"
     """No answer: the task was lost (SWF forgot it, or it timed out), as a worker leaves it."""
+    COMPLETES_LATER = "completes later"
+    """No answer: the activity raised ``CompleteLater``, leaving the task to another process."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +215,8 @@ class ActivityOutcome:
 
     status: Status
     result: Any = None
-    """The decoded return value (completed runs)."""
+    """The return value (completed runs), decoded by the activity's return type hint with
+    the run's converter: a dataclass comes back as that dataclass."""
     reason: str | None = None
     """The failure reason (failed runs), or why the task was left (left runs)."""
     details: Any = None
@@ -260,8 +265,14 @@ class ActivityOutcome:
 class ActivityRun:
     """A running activity, as handed out by :func:`start_activity`."""
 
-    def __init__(self, activity: Activity[..., Any], task: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        activity: Activity[..., Any],
+        task: dict[str, Any],
+        converter: Converter = DEFAULT_CONVERTER,
+    ) -> None:
         self.activity = activity
+        self.converter = converter
         self.heartbeats: list[Any] = []
         """The argument of every ``heartbeat()`` call so far (see :class:`ActivityOutcome`)."""
         self.client = InMemoryTaskClient(on_change=self._notify)
@@ -354,12 +365,15 @@ class ActivityRun:
             execution = self.execution
             left = None if execution is None else execution.outcome
             reason = None if left is None else left.reason
-            return ActivityOutcome(Status.LEFT, reason=reason, heartbeats=heartbeats, sent=sent)
+            status = Status.LEFT
+            if left is not None and left.kind is OutcomeKind.LATER:
+                status = Status.COMPLETES_LATER
+            return ActivityOutcome(status, reason=reason, heartbeats=heartbeats, sent=sent)
         answer = self.client.answers[0]
         details = answer.details
         return ActivityOutcome(
             answer.status,
-            result=_decode(answer.result),
+            result=decode_result(answer.result, self.activity.function, self.converter),
             reason=answer.reason,
             details=_decode(details) if answer.status is Status.CANCELED else details,
             heartbeats=heartbeats,
@@ -480,6 +494,8 @@ async def start_activity(
     shutdown_after_heartbeats: int | None = None,
     shutdown_after: float | None = None,
     timeout: float = 30.0,
+    converter: Converter = DEFAULT_CONVERTER,
+    progress_timeout: float | None = None,
 ) -> AsyncIterator[ActivityRun]:
     """Start ``activity`` as a worker would and hand out an :class:`ActivityRun`.
 
@@ -494,6 +510,12 @@ async def start_activity(
     run past its start-to-close timeout is stopped and left, as SWF would time it out).
     ``heartbeat_interval`` paces the heartbeater (None: as a worker does, a third of the
     heartbeat timeout). ``cancel_grace_period`` is the worker's setting of that name.
+
+    ``converter`` encodes ``input`` and decodes the arguments and the result by the
+    activity's type hints, as ``Worker(converter=...)`` does (``input`` may be a dataclass,
+    for example). ``progress_timeout`` is the worker's default progress timeout (the
+    activity's own, if it declares one, wins): a run that goes that long without a
+    ``heartbeat()`` call ends failed with a reason starting ``stalled:``.
 
     ``cancel_after_heartbeats=N`` requests cancellation during the activity's Nth
     ``heartbeat()`` call; ``cancel_after`` after so many seconds. The ``shutdown_after*``
@@ -524,11 +546,14 @@ async def start_activity(
         heartbeat_fraction=fraction,
         heartbeat_interval_without_timeout=without_timeout,
         cancel_grace_period=cancel_grace_period,
+        converter=converter,
+        progress_timeout=progress_timeout,
     )
     if raw_input is None and checkpoint is not None:
-        raw_input = with_checkpoint(input, checkpoint)
+        plain = None if input is None else converter.decode(converter.encode(input))
+        raw_input = with_checkpoint(plain, checkpoint)
     elif raw_input is None and input is not None:
-        raw_input = json.dumps(input)
+        raw_input = converter.encode(input)
     task: dict[str, Any] = {
         "taskToken": f"testing-token-{next(_tokens)}",
         "activityId": ACTIVITY_ID,
@@ -539,7 +564,7 @@ async def start_activity(
     if raw_input is not None:
         task["input"] = raw_input
 
-    run = ActivityRun(definition, task)
+    run = ActivityRun(definition, task, converter)
     if cancel_after_heartbeats is not None:
         run._triggers.append((cancel_after_heartbeats, run.request_cancel))
     if shutdown_after_heartbeats is not None:
@@ -592,6 +617,8 @@ async def run_activity(
     shutdown_after_heartbeats: int | None = None,
     shutdown_after: float | None = None,
     timeout: float = 30.0,
+    converter: Converter = DEFAULT_CONVERTER,
+    progress_timeout: float | None = None,
 ) -> ActivityOutcome:
     """Run ``activity`` to its end as a worker would, and return the outcome.
 
@@ -611,6 +638,8 @@ async def run_activity(
         shutdown_after_heartbeats=shutdown_after_heartbeats,
         shutdown_after=shutdown_after,
         timeout=timeout,
+        converter=converter,
+        progress_timeout=progress_timeout,
     ) as run:
         return await run.wait(timeout=timeout)
 

@@ -58,11 +58,11 @@ async def test_loads_every_row_once_and_reports_progress(source: Path, tmp_path:
     outcome = await run_activity(etl, _job(source, target))
 
     result = outcome.expect_completed()
-    assert result["rows_loaded"] == ROWS
-    assert result["batches"] == 20
-    assert result["resumed"] is False
-    assert _target_summary(target) == (ROWS, ROWS, result["checksum"])
-    assert result["checksum"] == _expected_checksum(source)
+    assert result.rows_loaded == ROWS
+    assert result.batches == 20
+    assert result.resumed is False
+    assert _target_summary(target) == (ROWS, ROWS, result.checksum)
+    assert result.checksum == _expected_checksum(source)
 
     progress = [beat["rows_done"] for beat in outcome.heartbeats]
     assert progress == [batch * 5_000 for batch in range(21)]
@@ -91,9 +91,9 @@ async def test_resumes_after_a_lost_attempt_without_loading_twice(
 
     second = await run_activity(etl, job, checkpoint=checkpoint)
     result = second.expect_completed()
-    assert result["resumed"] is True
-    assert result["resumed_after_id"] == last_id
-    assert result["rows_loaded"] == ROWS - rows_done
+    assert result.resumed is True
+    assert result.resumed_after_id == last_id
+    assert result.rows_loaded == ROWS - rows_done
     assert second.heartbeats[0]["rows_done"] == rows_done
     assert _target_summary(target) == (ROWS, ROWS, _expected_checksum(source))
 
@@ -113,8 +113,8 @@ async def test_an_older_checkpoint_after_a_cancellation_loads_nothing_twice(
     stale = first.heartbeats[1]  # one batch done: the target is well ahead of it
     second = await run_activity(etl, job, checkpoint=stale)
     result = second.expect_completed()
-    assert result["batches_after_checkpoint"] == batch - 1
-    assert result["rows_loaded"] == ROWS - rows_done
+    assert result.batches_after_checkpoint == batch - 1
+    assert result.rows_loaded == ROWS - rows_done
     assert _target_summary(target) == (ROWS, ROWS, _expected_checksum(source))
 
 
