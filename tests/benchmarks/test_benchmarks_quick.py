@@ -1,4 +1,4 @@
-"""The performance benchmarks run at smoke size and exit 0, so that none of them rots.
+"""The performance benchmarks run at smoke size to their end, so that none of them rots.
 
 They run side by side (each mostly waits for heartbeat timeouts to pass), each with its own
 dev server process; the figures they print at this size mean nothing, so neither do their
