@@ -167,9 +167,14 @@ async def retry_transient(
     are raised at once.
     """
     backoff = backoff or Backoff()
+    last_error: Exception | None = None
     while True:
         remaining = None if deadline is None else deadline - anyio.current_time()
         if remaining is not None and remaining <= 0:
+            if last_error is not None:
+                # The sleep below ended past the deadline (a busy machine): the caller
+                # learns what made it wait, not that the clock ran on.
+                raise last_error
             raise TimeoutError(f"{what}: no attempt left before the deadline")
         try:
             if remaining is None:
@@ -188,6 +193,7 @@ async def retry_transient(
                 error=describe_error(error),
                 retry_in=round(delay, 3),
             )
+            last_error = error
             await anyio.sleep(delay)
 
 

@@ -43,7 +43,7 @@ async def test_a_poll_waits_for_a_task_then_gets_it(kit: SWFKit, dev_server: Dev
     async with anyio.create_task_group() as group:
         group.start_soon(poll)
         with anyio.fail_after(10):  # the poll reached the server: it must then wait
-            while dev_server.faults.calls["PollForActivityTask"] < 1:  # noqa: ASYNC110
+            while not dev_server.snapshot().polls:  # noqa: ASYNC110
                 await anyio.sleep(0.01)
         scheduled_at = time.monotonic()
         await kit.schedule_activity("a1")

@@ -19,6 +19,9 @@ from .secrecy import LogCapture
 pytestmark = pytest.mark.anyio
 
 COUNT = 1000
+HANG_GUARD = 140.0
+"""Not a figure (the report prints the time taken): about 45 s on an idle 2-core machine,
+60 s beside two CPU burners."""
 TASK_LIST = "thousand"
 ANSWERS = [
     "RecordActivityTaskHeartbeat",
@@ -44,6 +47,7 @@ def inject_twenty_percent(server: DevServer) -> None:
     faults.add("latency", operation=worker_calls, probability=0.1, latency=0.05)
 
 
+@pytest.mark.timeout(HANG_GUARD + 30)
 async def test_a_thousand_activities_complete_once_with_a_fifth_of_calls_failing(
     server: DevServer,
     decider: Decider,
@@ -55,7 +59,7 @@ async def test_a_thousand_activities_complete_once_with_a_fifth_of_calls_failing
     worker = make_worker([activities.quick], TASK_LIST, max_concurrency=250, pollers=10)
     started = time.monotonic()
     async with worker:
-        with anyio.fail_after(60):
+        with anyio.fail_after(HANG_GUARD):
             await worker.wait_handled(COUNT)
         elapsed = time.monotonic() - started
         server.faults.clear()

@@ -60,11 +60,13 @@ async def test_an_error_on_every_heartbeat_keeps_the_regular_pace_and_warns_once
     allowed = count * (1 + RETRIES) * beats_per_task
     assert calls <= allowed, f"{calls} heartbeat calls for {count} tasks in {lasted:.1f} s"
     warnings = logs.events("heartbeat failed")
-    assert warnings, "the failure was not logged"
-    assert all("ExpiredTokenException" in record["error"] for record in warnings), [
-        (r["error"], r.get("repeated")) for r in warnings
-    ]
-    assert len(warnings) <= 2, f"{len(warnings)} identical warnings within {lasted:.1f} s"
+    # On a busy machine a call may also go unanswered past its bound and be abandoned:
+    # that is another error, worth its own line; nothing else may appear.
+    expired = [r for r in warnings if "ExpiredTokenException" in r["error"]]
+    others = [r["error"] for r in warnings if r not in expired]
+    assert expired, "the failure was not logged"
+    assert all("call abandoned" in error for error in others), others
+    assert len(expired) <= 2, f"{len(expired)} identical warnings within {lasted:.1f} s"
     report(
         f"ExpiredTokenException on every heartbeat, {count} activities",
         {

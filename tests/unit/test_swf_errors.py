@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import time
+
 import anyio
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
@@ -76,6 +78,28 @@ async def test_retry_transient_gives_up_at_the_deadline() -> None:
     # It retried, never after the deadline, and then raised the last error.
     assert len(attempts) >= 2
     assert max(attempts) <= deadline
+
+
+async def test_retry_transient_raises_the_last_error_when_its_sleep_overran_the_deadline() -> None:
+    """On a busy machine the sleep between attempts can end past the deadline: the caller
+    still gets the error that made it wait (as documented), not a TimeoutError of its own."""
+    failed_once = anyio.Event()
+
+    async def call() -> str:
+        failed_once.set()
+        raise client_error("ThrottlingException")
+
+    async def hog_the_loop() -> None:
+        await failed_once.wait()
+        time.sleep(0.4)  # noqa: ASYNC251 - a busy machine, on purpose
+
+    deadline = anyio.current_time() + 0.3
+    async with anyio.create_task_group() as group:
+        group.start_soon(hog_the_loop)
+        with pytest.raises(ClientError):
+            await retry_transient(
+                call, deadline=deadline, backoff=Backoff(initial=0.05, maximum=0.05), what="t"
+            )
 
 
 async def test_retry_transient_bounds_a_hung_attempt_by_the_deadline() -> None:

@@ -58,11 +58,10 @@ def make_worker(server: DevServer, activity_list: list[Any], **options: Any) -> 
     )
 
 
-async def polls_received(server: DevServer, count: int, deadline: float = 10) -> None:
-    """Until the server has received ``count`` polls (its documented call counter): with
-    polls held for 30 s and no task to give, those polls are open."""
+async def polls_waiting(server: DevServer, count: int, deadline: float = 10) -> None:
+    """Until ``count`` activity polls wait at the server for a task (its snapshot)."""
     with anyio.fail_after(deadline):
-        while server.faults.calls["PollForActivityTask"] < count:  # noqa: ASYNC110
+        while sum(poll.kind == "activity" for poll in server.snapshot().polls) < count:  # noqa: ASYNC110
             await anyio.sleep(0.01)
 
 
@@ -86,7 +85,7 @@ async def test_a_task_handed_to_an_open_poll_during_shutdown_is_answered_at_once
         async with worker:
             running = await schedule(kit, "stubborn", activity_id="running")
             await wait_threading_event("stubborn.started")
-            await polls_received(long_poll_server, 2)  # the idle slot's poll is open
+            await polls_waiting(long_poll_server, 1)  # the idle slot's poll is open
             worker.request_shutdown()
             shutdown_at = anyio.current_time()
             late = await schedule(kit, "sleeper", 60, activity_id="late")
@@ -112,7 +111,7 @@ async def test_idle_worker_abandons_open_polls_at_the_graceful_timeout(
     try:
         worker = make_worker(long_poll_server, [activities.add], graceful_shutdown_timeout=0.5)
         async with worker:
-            await polls_received(long_poll_server, 2)
+            await polls_waiting(long_poll_server, 2)
             started = anyio.current_time()
         elapsed = anyio.current_time() - started
     finally:
