@@ -164,7 +164,7 @@ class Worker:
         self._background: TaskGroup | None = None
         self._change: anyio.Event | None = None
         self._serving: asyncio.Task[None]
-        self._serving_scope = anyio.CancelScope()
+        self._serving_scope: anyio.CancelScope
         self._slots_started = False
         self._serving_ended = False
         self._hard_deadline: float | None = None
@@ -287,6 +287,7 @@ class Worker:
             # cancellation of this call must not reach the tasks before they are answered,
             # and a coroutine that shields itself past the hard deadline must not hold
             # this call beyond it.
+            self._serving_scope = anyio.CancelScope()
             self._serving = asyncio.get_running_loop().create_task(self._serve())
             try:
                 await self._wait_until(lambda: self._slots_started or self._serving_ended)
