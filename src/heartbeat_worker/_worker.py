@@ -300,6 +300,9 @@ class Worker:
                     self.request_shutdown(hurry=True)
                     await self._finish_shutdown()
                 raise
+            except BaseException:
+                self._serving_scope.cancel()  # never leave the slots serving on their own
+                raise
             if self._serving.done() and not self._serving.cancelled():
                 self._serving.result()  # an error of the worker's own: raise it here
         self.log.info(
