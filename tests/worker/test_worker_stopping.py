@@ -7,12 +7,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
-import signal
-import sys
-import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -36,7 +31,6 @@ from .test_worker_devserver import (
 pytestmark = pytest.mark.anyio
 
 MakeWorker = Callable[..., Worker]
-ROOT = Path(__file__).resolve().parents[2]
 RESPONDS = [
     "RespondActivityTaskCompleted",
     "RespondActivityTaskFailed",
@@ -277,42 +271,3 @@ async def test_the_first_beat_does_not_wait_for_the_timeout_lookup(
     assert closed["eventType"] == "ActivityTaskCompleted", attributes(closed)
     result = json.loads(attributes(closed)["result"])
     assert result["heartbeat_timeout"] == 3
-
-
-async def test_ctrl_c_under_a_plain_anyio_run_answers_running_tasks(swfkit: SWFKit) -> None:
-    """No signal handler of the program's own: asyncio turns SIGINT into a cancellation of
-    the main task, which reaches ``Worker.run()``."""
-    decisions_list = f"ctrl-c-{uuid.uuid4().hex[:6]}"
-    endpoint = swfkit.client.meta.endpoint_url
-    process = await anyio.open_process(
-        [sys.executable, "-m", "tests.worker.plain_main", endpoint, decisions_list],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        await swfkit.register_activity_type(
-            {"name": "cancellable", "version": "1"}, task_list=decisions_list
-        )
-        execution = await swfkit.start(taskList={"name": f"decisions-{decisions_list}"})
-        task = await swfkit.poll_decision(task_list=f"decisions-{decisions_list}")
-        await swfkit.schedule_activity(
-            "a1",
-            task=task,
-            activity_type={"name": "cancellable", "version": "1"},
-            task_list=decisions_list,
-            schedule_to_close_timeout="NONE",
-            schedule_to_start_timeout="NONE",
-            start_to_close_timeout="300",
-        )
-        await wait_for(swfkit, {**execution, "decisions": ""}, {"ActivityTaskStarted"})
-        process.send_signal(signal.SIGINT)
-        with anyio.fail_after(10):
-            await process.wait()
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    closed = await closing_event(swfkit, {**execution, "decisions": ""}, deadline=5)
-    assert closed["eventType"] == "ActivityTaskFailed"
-    assert attributes(closed)["reason"] == "worker shutdown"
-    assert process.returncode != 0  # the KeyboardInterrupt went on after the answer
