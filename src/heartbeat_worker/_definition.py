@@ -110,7 +110,7 @@ class Activity(Generic[P, R]):
         self.progress_timeout = progress_timeout
         """Seconds without ``heartbeat()`` before the activity counts as stalled; None
         takes the worker's default, ``math.inf`` turns it off for this activity."""
-        self.is_coroutine = inspect.iscoroutinefunction(function)
+        self.is_coroutine = is_coroutine_function(function)
         self.executor: Executor = _executor(function, self.is_coroutine, executor)
         self.signature = inspect.signature(function)
         functools.update_wrapper(self, function)
@@ -119,9 +119,12 @@ class Activity(Generic[P, R]):
         return self.function(*args, **kwargs)
 
     def __repr__(self) -> str:
+        target = _innermost(self.function)
+        where = getattr(target, "__module__", "?")
+        name = getattr(target, "__qualname__", type(target).__name__)
         return (
             f"<Activity {self.activity_type.name} v{self.activity_type.version} "
-            f"({self.executor}) {self.function.__module__}.{self.function.__qualname__}>"
+            f"({self.executor}) {where}.{name}>"
         )
 
 
@@ -133,16 +136,48 @@ def _executor(
     if is_coroutine:
         if chosen is not None:
             raise ConfigurationError(
-                f"executor={chosen!r} is for a blocking def; {function.__qualname__} is an "
+                f"executor={chosen!r} is for a blocking def; {_name(function)} is an "
                 "async def, which runs on the event loop"
             )
         return "async"
-    if chosen == "process" and "<locals>" in function.__qualname__:
+    if chosen == "process" and "<locals>" in _name(function):
         raise ConfigurationError(
-            f"{function.__qualname__} is defined inside a function; a process activity must "
+            f"{_name(function)} is defined inside a function; a process activity must "
             "be defined at module level, so that its child process can import it"
         )
     return chosen or "thread"
+
+
+def _name(function: Callable[..., Any]) -> str:
+    target = _innermost(function)
+    return str(getattr(target, "__qualname__", type(target).__name__))
+
+
+def is_coroutine_function(function: Callable[..., Any]) -> bool:
+    """Whether calling ``function`` starts a coroutine, looking through wrappers.
+
+    A decorator written as a plain ``def`` around an ``async def`` (with
+    ``functools.wraps``), a ``functools.partial`` of one, or an object whose ``__call__`` is
+    a coroutine function all return a coroutine: run in a thread, it would never be awaited.
+    """
+    target = _innermost(function)
+    if inspect.iscoroutinefunction(target):
+        return True
+    call = getattr(type(target), "__call__", None)  # noqa: B004 - the class's, not callable()
+    return not inspect.isfunction(target) and inspect.iscoroutinefunction(call)
+
+
+def _innermost(function: Callable[..., Any]) -> Callable[..., Any]:
+    """The function under any ``functools.partial`` and ``__wrapped__`` layers."""
+    for _ in range(100):  # a bound on layers, against a wrapper that wraps itself
+        if isinstance(function, functools.partial):
+            function = function.func
+            continue
+        wrapped = getattr(function, "__wrapped__", None)
+        if wrapped is None:
+            break
+        function = wrapped
+    return function
 
 
 @overload

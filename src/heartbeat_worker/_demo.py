@@ -65,7 +65,7 @@ class DemoError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class DemoSettings:
-    rows: int = 500_000
+    rows: int = 200_000
     batch_size: int = 5_000
     cancel_at_percent: float = 50.0
     log_path: Path = field(

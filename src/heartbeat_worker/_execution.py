@@ -5,10 +5,13 @@ The answer always follows from one :class:`Outcome`:
 
 =====================  ==============================================================
 activity returned      ``RespondActivityTaskCompleted`` (result JSON-encoded)
-activity raised        ``RespondActivityTaskFailed`` (reason: type and message, details:
-                       the traceback's end)
+activity raised        ``RespondActivityTaskFailed`` (reason: type and message of the first
+                       real error, looking into exception groups; details: the whole
+                       traceback, causes included, its end kept). Any BaseException
+                       counts, ``SystemExit`` or a stray ``CancelledError`` too.
 stopped, SWF cancel    ``RespondActivityTaskCanceled`` (details: those the activity
-                       attached to ``ActivityCancelled``, else its latest progress)
+                       attached to ``ActivityCancelled``, else its latest progress; JSON
+                       stays JSON). SWF's cancel request wins over a shutdown stop.
 stopped, shutdown      ``RespondActivityTaskFailed`` with reason ``worker shutdown``
 stopped, task lost     nothing: SWF has closed the task already
 stopped, stalled       ``RespondActivityTaskFailed`` with reason ``stalled: ...`` and the
@@ -23,11 +26,13 @@ non-retryable (``_failures.py``).
 
 from __future__ import annotations
 
-import enum
+import asyncio
+import contextvars
 import functools
+import inspect
+import math
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -59,10 +64,10 @@ from ._interceptor import (
     TaskDescription,
     intercept_client,
 )
-from ._limits import DATA_MAX, FAILURE_REASON_MAX, cut_end, cut_start
 from ._logging import get_logger, token_hash
+from ._outcome import SHUTDOWN_REASON, Outcome, OutcomeKind, is_cancellation, leaves
+from ._running import InContext, ThreadWatch
 from ._stall import (
-    STALLED_PREFIX,
     activity_stack,
     effective_progress_timeout,
     stalled_reason,
@@ -74,59 +79,12 @@ from ._timeouts import TaskTimeouts, TimeoutSource
 if TYPE_CHECKING:
     from ._process_pool import ProcessPool
 
-__all__ = ["ExecutionSettings", "Outcome", "OutcomeKind", "TaskExecution"]
+__all__ = ["SHUTDOWN_REASON", "ExecutionSettings", "Outcome", "OutcomeKind", "TaskExecution"]
 
-SHUTDOWN_REASON = "worker shutdown"
 _ANSWER_RETRY_MAX = 10.0
-
-
-class OutcomeKind(enum.Enum):
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELED = "canceled"
-    LEFT = "left to SWF"
-    LATER = "completes later"
-    """The activity raised ``CompleteLater``: another process answers the task."""
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    kind: OutcomeKind
-    result: str | None = None
-    reason: str | None = None
-    details: str | None = None
-
-    @property
-    def label(self) -> str:
-        """The outcome as metrics and interceptors name it (``shutdown`` apart from
-        ``failed``, ``left`` for ``left to SWF``)."""
-        if self.kind is OutcomeKind.LEFT:
-            return "left"
-        if self.kind is OutcomeKind.FAILED and self.reason == SHUTDOWN_REASON:
-            return "shutdown"
-        if self.kind is OutcomeKind.FAILED and (self.reason or "").startswith(STALLED_PREFIX):
-            return "stalled"
-        if self.kind is OutcomeKind.LATER:
-            return "completes_later"
-        return str(self.kind.value)
-
-    @classmethod
-    def failed(cls, reason: str, details: str | None = None) -> Outcome:
-        return cls(
-            OutcomeKind.FAILED,
-            reason=cut_end(reason, FAILURE_REASON_MAX),
-            details=None if details is None else cut_start(details, DATA_MAX),
-        )
-
-    @classmethod
-    def from_exception(cls, error: BaseException) -> Outcome:
-        message = cut_end(str(error), FAILURE_REASON_MAX)
-        reason = f"{type(error).__name__}: {message}" if message else type(error).__name__
-        frames = "".join(traceback.format_tb(error.__traceback__))
-        # The message may be huge; the traceback's frames are what locate the error.
-        details = f"Traceback (most recent call last):\n{frames}{type(error).__name__}: "
-        details += cut_end(str(error), DATA_MAX // 4)
-        return cls.failed(reason, details)
+_PROVISIONAL_INTERVAL = 1.0
+"""Seconds between the beats of a task whose heartbeat timeout is still being looked up:
+the look-up may find a timeout shorter than the best guess."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,9 +104,10 @@ class TaskExecution:
 
     The activity runs in the task that calls :meth:`run`, with no task group of its own:
     most tasks are never asked to stop, and spawning is the costliest thing a task would
-    otherwise do besides its SWF calls. A stop request starts the one helper a task may
-    need, in ``helpers``: the grace timer, which answers in the activity's place if it is
-    still running when the grace period ends.
+    otherwise do besides its SWF calls. It runs in a fresh copy of the caller's context
+    (see :mod:`._running`), so nothing it sets survives it. A stop request starts the one
+    helper a task may need, in ``helpers``: the grace timer, which answers in the activity's
+    place if it is still running when the grace period ends.
     """
 
     def __init__(
@@ -195,7 +154,18 @@ class TaskExecution:
         self.heartbeat_interval: float | None = None
         self.outcome: Outcome | None = None
         """Set once, by whoever answers: the running task, or the grace timer in its place."""
+        self.answered = False
+        """Whether the answer reached SWF, or the task was deliberately left to its timeout."""
+        self.left_why: str | None = None
+        """Why the worker gave up on answering, once it has (see :meth:`leave`)."""
+        self.counted = False
+        """Whether the worker has counted this task's outcome (it does so once)."""
+        self.thread_returned: anyio.Event | None = None
+        """Set when the activity's thread was abandoned while still running: the event is
+        set once the thread finally returns."""
         self._activity_scope = anyio.CancelScope()
+        self._resolve_scope = anyio.CancelScope()
+        self._on_loop = activity is not None and activity.is_coroutine
         # Both exist only once a stop is requested (most tasks never need them).
         self._returned: anyio.Event | None = None
         self._answered: anyio.Event | None = None
@@ -203,6 +173,7 @@ class TaskExecution:
         self._stall_watch: anyio.CancelScope | None = None
         self._started = time.monotonic()
         self._received = anyio.current_time()
+        self._started_at = datetime.now(UTC)
         self._interceptor = interceptor
         self.description: TaskDescription | None = None
         """What interceptors see of the task; None without interceptors."""
@@ -217,13 +188,18 @@ class TaskExecution:
 
     @property
     def runs_on_loop(self) -> bool:
-        """Whether the activity is a coroutine, sharing the event loop with heartbeats."""
-        return self._activity is not None and self._activity.is_coroutine
+        """Whether the activity runs as a coroutine, sharing the event loop with heartbeats."""
+        return self._on_loop
 
     # -- the worker's and the heartbeater's entry points ---------------------------------
 
     async def run(self) -> Outcome:
-        """Run the task and answer it; returns the outcome the answer followed from."""
+        """Run the task and answer it; returns the outcome the answer followed from.
+
+        Raises only when the task running it is cancelled (the worker's hard deadline, or
+        whoever runs the worker cancelling it); anything the activity raises, whatever its
+        type, becomes the task's failure.
+        """
         self.log.debug("task received")
         activity = self._activity
         if activity is None:
@@ -242,7 +218,10 @@ class TaskExecution:
             )
         except InputError as error:
             return await self.hand_back(f"bad input: {error}")
-        timeouts = await self._resolver.resolve(self._task, activity.activity_type)
+        timeouts, final = self._resolver.guess(self._task, activity.activity_type)
+        acknowledged: float | None = None
+        if not final:
+            timeouts, acknowledged = await self._resolve_beating(timeouts, checkpoint, activity)
         self.context = context = self._make_context(timeouts, checkpoint, activity)
         self.heartbeat_interval = heartbeat_interval(
             timeouts.heartbeat,
@@ -257,14 +236,24 @@ class TaskExecution:
             on_stop=self.stop,
             log=self.log,
         )
-        if self._early_stop is not None:
-            self.stop(*self._early_stop)
         self._heartbeats.add(heartbeater, started_at=self._received)
         if context.progress_timeout is not None:
             self._stall_watch = anyio.CancelScope()
             self._helpers.start_soon(watch_progress, context, self._stalled, self._stall_watch)
+        if acknowledged is not None:
+            heartbeater.last_acknowledged = acknowledged
         try:
-            outcome = await self._call(activity, arguments.args, arguments.kwargs)
+            if self._early_stop is not None:
+                # Stopped while its timeouts were being resolved: the activity never starts.
+                context.request_stop(self._early_stop[0])
+                self.log.info(
+                    "stopped before the activity started",
+                    reason=self._early_stop[0].value,
+                    why=self._early_stop[1],
+                )
+                outcome = self._stopped_outcome(details=None)
+            else:
+                outcome = await self._call(activity, arguments.args, arguments.kwargs)
             if self._returned is not None:
                 self._returned.set()
             if self.outcome is not None:
@@ -273,29 +262,70 @@ class TaskExecution:
                 await self._answered.wait()
                 return self.outcome
             self.outcome = outcome
-            await self._answer(outcome)
+            return await self._answer(outcome)
         finally:
             self._stop_beating()
-        return outcome
 
     async def hand_back(self, reason: str) -> Outcome:
         """Answer failed without running the activity (it cannot run, or the worker is
         stopping), so that a decider can reschedule it at once."""
         self.outcome = outcome = Outcome.failed(reason)
-        await self._answer(outcome)
-        return outcome
+        return await self._answer(outcome)
+
+    async def _resolve_beating(
+        self, guess: TaskTimeouts, checkpoint: Any, activity: Activity[..., Any]
+    ) -> tuple[TaskTimeouts, float]:
+        """Look the task's timeouts up while a provisional heartbeater keeps it alive.
+
+        The look-up may retry for seconds, and the first beat must not wait for it: a
+        heartbeat timeout shorter than the look-up would expire first. The provisional
+        heartbeater beats with the timeouts best known so far, at least every
+        ``_PROVISIONAL_INTERVAL``; a fast look-up replaces it before its first beat. A stop
+        request meanwhile ends the look-up. Returns the timeouts and the time of the last
+        acknowledged beat.
+        """
+        provisional = Heartbeater(
+            self._make_context(guess, checkpoint, activity),
+            self._client,
+            self._token,
+            interval=min(
+                _PROVISIONAL_INTERVAL,
+                heartbeat_interval(
+                    guess.heartbeat,
+                    self._settings.heartbeat_fraction,
+                    self._settings.heartbeat_interval_without_timeout,
+                ),
+            ),
+            on_stop=self.stop,
+            log=self.log,
+        )
+        self._heartbeats.add(provisional, started_at=self._received)
+        try:
+            with self._resolve_scope:
+                found = await self._resolver.resolve(self._task, activity.activity_type)
+                return found, provisional.last_acknowledged
+            return guess, provisional.last_acknowledged
+        finally:
+            self._heartbeats.remove(provisional)
+            provisional.release()
 
     def stop(self, reason: StopReason, why: str) -> None:
-        """Ask the activity to stop. The first reason wins; it decides the answer."""
+        """Ask the activity to stop. The first reason wins and decides the answer, except
+        that SWF's cancel request overrides the worker's own shutdown: a workflow that
+        cancelled the task must hear "canceled", not a failure it may retry."""
         if self.outcome is not None:
             return
         context = self.context
         if context is None:
             # Still preparing (resolving timeouts): the stop applies once the context exists.
-            if self._early_stop is None:
+            if self._early_stop is None or _overrides(reason, self._early_stop[0]):
                 self._early_stop = (reason, why)
+            self._resolve_scope.cancel()
             return
         if not context.request_stop(reason):
+            if _overrides(reason, context.stop_reason):
+                context.stop_reason = reason
+                self.log.info("cancel requested while stopping; answering canceled", why=why)
             return
         self._returned = anyio.Event()
         self._helpers.start_soon(self._enforce_grace)
@@ -307,7 +337,7 @@ class TaskExecution:
         else:
             log = self.log.warning if reason is StopReason.TASK_LOST else self.log.info
             log("stopping activity", reason=reason.value, why=why)
-        if self.runs_on_loop:
+        if self._on_loop:
             self._activity_scope.cancel()
         elif self._processes is not None:
             self._processes.stop(context)  # a child's flag; the grace timer ends the child
@@ -317,6 +347,20 @@ class TaskExecution:
         assert context is not None
         context.stalled_reason = stalled_reason(context, idle)
         self.stop(StopReason.STALLED, context.stalled_reason)
+
+    def leave(self, why: str) -> bool:
+        """Give up on answering (the worker's hard deadline): log it, unless the task was
+        answered or left already. Returns whether this call left it."""
+        if self.answered or self.left_why is not None:
+            return False
+        self.left_why = why
+        self.log.error(
+            "task left to SWF's timeout",
+            why=why,
+            outcome=None if self.outcome is None else self.outcome.kind.value,
+            duration=round(time.monotonic() - self._started, 3),
+        )
+        return True
 
     # -- running ---------------------------------------------------------------------------
 
@@ -340,14 +384,17 @@ class TaskExecution:
     ) -> Outcome:
         context = self.context
         assert context is not None
-        bind(context)
+        # A fresh copy of the worker's context: what the activity (and the interceptors
+        # around it) set stays in it.
+        scope = contextvars.copy_context()
+        scope.run(bind, context)
         try:
             with self._activity_scope:
                 if self._interceptor is None:
-                    value = await self._invoke(activity, args, kwargs)
+                    value = await InContext(self._invoke(activity, args, kwargs), scope)
                 else:
                     assert self.description is not None
-                    value = await self._interceptor.execute_activity(
+                    call = self._interceptor.execute_activity(
                         ExecuteActivityInput(
                             task=self.description,
                             info=context.info,
@@ -358,12 +405,9 @@ class TaskExecution:
                             _call=functools.partial(self._invoke, activity, args, kwargs),
                         )
                     )
+                    value = await InContext(call, scope)
                 return self._completed(value)
             return self._stopped_outcome(details=None)
-        except ActivityCancelled as cancelled:
-            if context.stop_reason is None:
-                return Outcome.from_exception(cancelled)  # not asked to: SWF wants fail
-            return self._stopped_outcome(details=cancelled.details)
         except ActivityProcessError as error:
             return Outcome.failed(error.reason, error.details)
         except ActivityFailed as failed:
@@ -371,9 +415,15 @@ class TaskExecution:
         except CompleteLater:
             context.completes_later = True
             return Outcome(OutcomeKind.LATER)
-        except Exception as error:
-            outcome = Outcome.from_exception(error)
-            if activity.non_retryable and isinstance(error, activity.non_retryable):
+        except BaseException as error:
+            if anyio.current_effective_deadline() == -math.inf:
+                raise  # the task running this is being cancelled: not the activity's doing
+            outcome = self._escaped(error)
+            if (
+                outcome.kind is OutcomeKind.FAILED
+                and activity.non_retryable
+                and isinstance(error, activity.non_retryable)
+            ):
                 return Outcome.failed(mark_non_retryable(outcome.reason or ""), outcome.details)
             return outcome
         finally:
@@ -382,23 +432,83 @@ class TaskExecution:
     async def _invoke(
         self, activity: Activity[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
+        """Call the activity (in the context :meth:`_call` runs it in)."""
         context = self.context
         assert context is not None
         if activity.is_coroutine:
+            value = activity.function(*args, **kwargs)
+            if not inspect.isawaitable(value):
+                return value
             # Kept for the stall watch, which shows where the coroutine waits.
-            context.coroutine = coroutine = activity.function(*args, **kwargs)
-            return await coroutine
+            context.coroutine = value
+            return await value
         if activity.executor == "process":
             # The child decodes the task's input itself, by the same codec.
             assert self._processes is not None
             raw_input = unwrap_input(self._task.get("input"))[0]
             return await self._processes.run(activity, raw_input, context)
-        call = functools.partial(activity.function, *args, **kwargs)
-        if context.progress_timeout is not None:
-            call = functools.partial(_in_thread, context, call)
-        return await anyio.to_thread.run_sync(
-            call, abandon_on_cancel=True, limiter=self._thread_limiter
-        )
+        value = await self._in_thread(activity.function, args, kwargs)
+        if inspect.isawaitable(value):
+            # A plain function that returned an awaitable (a wrapper around a coroutine
+            # function that hid it): it is a coroutine after all.
+            self._on_loop = context.in_thread = False
+            if context.stop_reason is not None:
+                self._activity_scope.cancel()
+            context.coroutine = value
+            value = await value
+        return value
+
+    async def _in_thread(
+        self, function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        context = self.context
+        assert context is not None
+        watch = ThreadWatch()
+
+        def call() -> Any:
+            # Noted for the stall watch, which shows the thread's stack.
+            context.activity_thread = threading.get_ident()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                context.activity_thread = None
+                watch.finished()
+
+        try:
+            # The thread runs in a copy of the calling context (anyio copies it).
+            return await anyio.to_thread.run_sync(
+                call, abandon_on_cancel=True, limiter=self._thread_limiter
+            )
+        finally:
+            returned = watch.abandoned()
+            if returned is not None:
+                self.thread_returned = returned
+                self.log.warning("activity thread abandoned while still running")
+
+    def _escaped(self, error: BaseException) -> Outcome:
+        """The outcome when ``error`` ended the activity (any exception, any group)."""
+        context = self.context
+        assert context is not None
+        members = leaves(error)
+        if context.stop_reason is not None and all(map(is_cancellation, members)):
+            details = next(
+                (
+                    member.details
+                    for member in members
+                    if isinstance(member, ActivityCancelled) and member.details is not None
+                ),
+                None,
+            )
+            return self._stopped_outcome(details)
+        if isinstance(error, asyncio.CancelledError):
+            # A cancellation nobody requested (an awaited future was cancelled, or the
+            # activity cancelled its own task): forget it, or it would hit the next task.
+            task = asyncio.current_task()
+            while task is not None and task.cancelling():
+                task.uncancel()
+        if not isinstance(error, Exception):
+            self.log.warning("activity raised a BaseException", error=repr(error))
+        return Outcome.from_exception(error)
 
     def _heartbeat_lateness(self) -> float | None:
         """For interceptors: how late the beat being sent left against its plan; None for
@@ -430,10 +540,7 @@ class TaskExecution:
                     encoded = self._settings.converter.encode(details)
                 except (TypeError, ValueError):
                     encoded = self._settings.converter.encode(repr(details))
-            return Outcome(
-                OutcomeKind.CANCELED,
-                details=None if encoded is None else cut_start(encoded, DATA_MAX),
-            )
+            return Outcome.canceled(encoded)
         if reason is StopReason.SHUTDOWN:
             return Outcome.failed(SHUTDOWN_REASON, context.details_json)
         if reason is StopReason.STALLED:
@@ -482,7 +589,7 @@ class TaskExecution:
             started_event_id=int(task["startedEventId"]),
             heartbeat_timeout=timeouts.heartbeat,
             start_to_close_timeout=timeouts.start_to_close,
-            started_at=datetime.now(UTC),
+            started_at=self._started_at,
             token_hash=self._token_hash,
             checkpoint=checkpoint,
         )
@@ -498,20 +605,22 @@ class TaskExecution:
 
     # -- answering -------------------------------------------------------------------------
 
-    async def _answer(self, outcome: Outcome) -> None:
-        """The one answer of this task (every path of :meth:`run` ends here exactly once)."""
+    async def _answer(self, outcome: Outcome) -> Outcome:
+        """The one answer of this task (every path of :meth:`run` ends here exactly once).
+
+        Returns the outcome as it turned out: ``LEFT`` if SWF could not be told.
+        """
         interceptor = self._interceptor
         if interceptor is None:
-            await self._send_answer(outcome)
-            return
+            return await self._send_answer(outcome)
         assert self.description is not None
-        sent = False
+        sent: Outcome | None = None
 
         async def send() -> None:
             nonlocal sent
-            if not sent:
-                sent = True
-                await self._send_answer(outcome)
+            if sent is None:
+                sent = outcome  # before the call: an interceptor may send only once
+                sent = await self._send_answer(outcome)
 
         try:
             await interceptor.answer(
@@ -526,17 +635,20 @@ class TaskExecution:
             )
         except Exception as error:
             self.log.error("an interceptor failed around the answer", error=repr(error))
-        if not sent:
+        if sent is None:
             await send()  # an interceptor that did not go on must not cost the answer
+        assert sent is not None
+        return sent
 
-    async def _send_answer(self, outcome: Outcome) -> None:
+    async def _send_answer(self, outcome: Outcome) -> Outcome:
         duration = round(time.monotonic() - self._started, 3)
         beats = self.heartbeater.beats_sent if self.heartbeater else 0
         if outcome.kind is OutcomeKind.LEFT:
+            self.answered = True
             self.log.warning(
                 "task left to SWF's timeout", why=outcome.reason, duration=duration, beats=beats
             )
-            return
+            return outcome
         if outcome.kind is OutcomeKind.LATER:
             # The token itself went wherever the activity stored it; the log has its hash.
             self.log.info(
@@ -544,7 +656,7 @@ class TaskExecution:
                 duration=duration,
                 beats=beats,
             )
-            return
+            return outcome
         call = self._answer_call(outcome)
         # Heartbeats go on while the answer is retried, but an outage may stop them too:
         # keep retries a tenth of the heartbeat timeout apart at most, so that the answer
@@ -556,6 +668,7 @@ class TaskExecution:
                 call, backoff=Backoff(initial=0.1, maximum=most), what=_ANSWER_NAMES[outcome.kind]
             )
         except Exception as error:
+            self.answered = True
             if is_task_closed(error):
                 # After a lost reply and a retry, this means the first answer arrived.
                 self.log.warning(
@@ -563,17 +676,20 @@ class TaskExecution:
                     "or the task closed meanwhile",
                     outcome=outcome.kind.value,
                 )
-                return
+                return outcome
             self.log.error(
                 "could not answer the task; it is left to SWF's timeout",
                 outcome=outcome.kind.value,
                 error=repr(error),
             )
-            return
+            self.outcome = left = Outcome(OutcomeKind.LEFT, reason=f"could not answer: {error!r}")
+            return left
+        self.answered = True
         fields: dict[str, Any] = {"duration": duration, "beats": beats}
         if outcome.reason is not None:
             fields["reason"] = outcome.reason
         self.log.info(f"task {outcome.kind.value}", **fields)
+        return outcome
 
     def _answer_call(self, outcome: Outcome) -> Callable[[], Any]:
         client, token = self._client, self._token
@@ -600,10 +716,6 @@ _ANSWER_NAMES = {
 }
 
 
-def _in_thread(context: ActivityContext, call: Callable[[], Any]) -> Any:
-    """Run a blocking activity, noting its thread so that a stall can show its stack."""
-    context.activity_thread = threading.get_ident()
-    try:
-        return call()
-    finally:
-        context.activity_thread = None
+def _overrides(reason: StopReason, current: StopReason | None) -> bool:
+    """Whether a stop for ``reason`` replaces one already requested for ``current``."""
+    return reason is StopReason.CANCEL_REQUESTED and current is StopReason.SHUTDOWN

@@ -7,6 +7,7 @@ the code that produced the value. Every call site checks against these instead.
 
 from __future__ import annotations
 
+import json
 from typing import Final
 
 from ._errors import SWFLimitError
@@ -47,3 +48,30 @@ def cut_start(value: str, limit: int) -> str:
     if len(value) <= limit:
         return value
     return _ELLIPSIS + value[len(value) - (limit - len(_ELLIPSIS)) :]
+
+
+def fit_json(encoded: str, limit: int = DATA_MAX) -> str:
+    """Keep JSON valid within ``limit``: ``encoded`` itself, or a marker object in its place.
+
+    Cutting JSON anywhere makes it unreadable for the decider that receives it, so an
+    oversized value becomes ``{"truncated": true, "length": ..., "dropped": ...,
+    "start": "..."}``: how long it was, how many characters were dropped, and its
+    beginning as a string.
+    """
+    if len(encoded) <= limit:
+        return encoded
+    keep = limit // 2
+    while True:
+        marker = json.dumps(
+            {
+                "truncated": True,
+                "length": len(encoded),
+                "dropped": len(encoded) - keep,
+                "start": encoded[:keep],
+            },
+            separators=(",", ":"),
+        )
+        if len(marker) <= limit:
+            return marker
+        # Escaping made the start longer than itself: keep proportionally less.
+        keep = max(0, keep * limit // len(marker) - 100)

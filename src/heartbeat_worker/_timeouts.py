@@ -51,6 +51,11 @@ class TaskTimeouts:
 
 
 class TimeoutSource(Protocol):
+    def guess(self, task: dict[str, Any], declared: ActivityType) -> tuple[TaskTimeouts, bool]:
+        """The timeouts as far as known without a call, and whether they are final (if
+        not, :meth:`resolve` finds the ones in force)."""
+        ...
+
     async def resolve(self, task: dict[str, Any], declared: ActivityType) -> TaskTimeouts: ...
 
 
@@ -62,6 +67,12 @@ class TimeoutResolver:
         self._registered: dict[tuple[str, str], TaskTimeouts] = {}
         self._lookups: dict[tuple[str, str], anyio.Lock] = {}
         self._log = get_logger(domain=domain)
+
+    def guess(self, task: dict[str, Any], declared: ActivityType) -> tuple[TaskTimeouts, bool]:
+        registered = self._registered.get(declared.key)
+        if registered is None:
+            return TaskTimeouts.from_declared(declared), False
+        return registered, self._mode == "registered"
 
     async def resolve(self, task: dict[str, Any], declared: ActivityType) -> TaskTimeouts:
         if self._mode == "history":

@@ -17,6 +17,7 @@ a decider can reschedule at once; past a hard deadline, give up on whatever stil
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -46,6 +47,7 @@ from ._lifespan import LifespanFactory, reset_resources, set_resources, to_facto
 from ._limits import IDENTITY_MAX, cut_end
 from ._logging import get_logger
 from ._outages import FailureEpisode, describe_error, permanent_error_fix
+from ._outcome import OutcomeKind
 from ._preflight import check_startup
 from ._stall import RunningActivity
 from ._swf import POLL_READ_TIMEOUT, Backoff, SWFConnection, open_connection
@@ -63,6 +65,10 @@ _MIN_EMPTY_POLL = 0.2
 
 _HARD_DEADLINE_MARGIN = 1.5
 """Seconds after the cancel grace period for the last answers to reach SWF."""
+
+_UNWIND_TIME = 0.25
+"""Seconds before the hard deadline at which whatever still runs is cancelled, for it to
+unwind (and for the tasks it leaves to be counted) before :meth:`Worker.run` returns."""
 
 
 class Worker:
@@ -184,6 +190,12 @@ class Worker:
         self._polls_open = 0
         self._background: TaskGroup | None = None
         self._change: anyio.Event | None = None
+        self._serving: asyncio.Task[None]
+        self._serving_scope: anyio.CancelScope
+        self._slots_started = False
+        self._serving_ended = False
+        self._hard_deadline: float | None = None
+        self._graceful_timeout_passed = False
         self._connection: SWFConnection
         self._raw_call_client: Any
         self._resolver: TimeoutResolver
@@ -208,6 +220,7 @@ class Worker:
             self._shutdown_requested.set()
             for scope in list(self._idle_scopes):
                 scope.cancel()
+            self._changed()
         if hurry and not self._hurry.is_set():
             self.log.warning("hurrying shutdown: stopping running activities now")
             self._hurry.set()
@@ -284,7 +297,13 @@ class Worker:
     # -- the loop --------------------------------------------------------------------------
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Serve until a shutdown completes."""
+        """Serve until a shutdown completes; return by its hard deadline at the latest.
+
+        Cancelling this call (an outer cancel scope, a timeout, Ctrl-C under ``anyio.run``)
+        is a shutdown in a hurry: running activities are stopped and answered
+        ``worker shutdown`` within ``cancel_grace_period``, shielded from the cancellation,
+        and only then does the cancellation go on.
+        """
         # The lifespan is entered first and exited last: after the last answer.
         async with (
             self._lifespan(),
@@ -338,23 +357,56 @@ class Worker:
                 pollers=self.pollers,
                 max_heartbeats_per_second=self.max_heartbeats_per_second,
             )
-            watchdog = LoopWatchdog(self._stall_threshold, self._activity_code_names(), self.log)
-            async with anyio.create_task_group() as services:
-                services.start_soon(watchdog.run)
-                services.start_soon(self._heartbeats.run)
-                if self.metrics is not None:
-                    await services.start(self.metrics.serve, self, watchdog)
-                # The slots, and the helpers their tasks start; the hard deadline cancels all.
-                async with anyio.create_task_group() as tasks:
-                    for index in range(self.max_concurrency):
-                        tasks.start_soon(self._slot, index, tasks)
-                    tasks.start_soon(self._supervise_shutdown, tasks.cancel_scope)
-                    self._started = True
-                    task_status.started()
-                services.cancel_scope.cancel()
-        self.log.info("worker stopped", outcomes=self.outcomes)
+            # The slots run in a task of their own, outside this call's cancel scopes: a
+            # cancellation of this call must not reach the tasks before they are answered,
+            # and a coroutine that shields itself past the hard deadline must not hold
+            # this call beyond it.
+            self._serving_scope = anyio.CancelScope()
+            self._serving = asyncio.get_running_loop().create_task(self._serve())
+            try:
+                await self._wait_until(lambda: self._slots_started or self._serving_ended)
+                self._started = True
+                task_status.started()
+                await self._supervise_shutdown()
+            except anyio.get_cancelled_exc_class():
+                with anyio.CancelScope(shield=True):
+                    self.log.warning("the worker was cancelled; shutting down now")
+                    self.request_shutdown(hurry=True)
+                    await self._finish_shutdown()
+                raise
+            except BaseException:
+                self._serving_scope.cancel()  # never leave the slots serving on their own
+                raise
+            if self._serving.done() and not self._serving.cancelled():
+                self._serving.result()  # an error of the worker's own: raise it here
+        self.log.info(
+            "worker stopped", outcomes=self.outcomes, tasks_left=self.tasks_left_at_deadline
+        )
         if self._stopped_by is not None:
             raise self._stopped_by
+
+    async def _serve(self) -> None:
+        """The slots and the services they need, until the slots end or are cancelled."""
+        try:
+            with self._serving_scope:
+                watchdog = LoopWatchdog(
+                    self._stall_threshold, self._activity_code_names(), self.log
+                )
+                async with anyio.create_task_group() as services:
+                    services.start_soon(watchdog.run)
+                    services.start_soon(self._heartbeats.run)
+                    if self.metrics is not None:
+                        await services.start(self.metrics.serve, self, watchdog)
+                    # The slots, and the helpers their tasks start.
+                    async with anyio.create_task_group() as tasks:
+                        for index in range(self.max_concurrency):
+                            tasks.start_soon(self._slot, index, tasks)
+                        self._slots_started = True
+                        self._changed()
+                    services.cancel_scope.cancel()
+        finally:
+            self._serving_ended = True
+            self._changed()
 
     @asynccontextmanager
     async def _lifespan(self) -> AsyncIterator[None]:
@@ -463,6 +515,16 @@ class Worker:
             execution = self._new_execution(reply, tasks)
             self.executions.add(execution)
             await self._handle(execution)
+            returned = execution.thread_returned
+            if returned is not None and not returned.is_set():
+                # The abandoned thread still runs user code: it keeps this slot's capacity
+                # until it returns, so that max_concurrency bounds the code actually running.
+                abandoned_at = anyio.current_time()
+                if await self._idle(returned.wait()):
+                    execution.log.info(
+                        "abandoned activity thread returned; its slot polls again",
+                        after=round(anyio.current_time() - abandoned_at, 3),
+                    )
 
     async def _poll_or_back_off(self, index: int, backoff: Backoff) -> dict[str, Any] | None:
         """One poll; None if it brought no task (after pacing or backing off as needed)."""
@@ -581,19 +643,39 @@ class Worker:
                 outcome = await self._execute(execution)
             else:
                 outcome = await self._run_intercepted(execution, self._interceptor)
-            self.outcomes[outcome.kind.value] = self.outcomes.get(outcome.kind.value, 0) + 1
+            if not execution.counted:
+                execution.counted = True
+                self._count(outcome.kind.value)
         except BaseException:
-            if execution.outcome is None:
-                self.tasks_left_at_deadline += 1
-                execution.log.error("hard shutdown deadline passed; task left to SWF's timeout")
+            self._give_up(execution, "hard shutdown deadline passed")
             raise
         finally:
             self.executions.discard(execution)
             self._changed()
 
-    async def _supervise_shutdown(self, everything: anyio.CancelScope) -> None:
+    def _count(self, outcome: str) -> None:
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+
+    def _give_up(self, execution: TaskExecution, why: str) -> None:
+        """Count a task the worker stops waiting for at the hard deadline (once per task):
+        as answered if it was, else as left to SWF's timeout, with a log line."""
+        if execution.counted:
+            return
+        execution.counted = True
+        if execution.leave(why):
+            self.tasks_left_at_deadline += 1
+            kind = OutcomeKind.LEFT
+        else:
+            assert execution.outcome is not None
+            kind = execution.outcome.kind
+        self._count(kind.value)
+        self._changed()
+
+    async def _supervise_shutdown(self) -> None:
         """Drive the shutdown sequence of the module docstring once it is requested."""
-        await self._shutdown_requested.wait()
+        await self._wait_until(lambda: self.shutting_down or self._serving_ended)
+        if not self.shutting_down:
+            return  # the slots ended on an error, which run() raises
         graceful_deadline = anyio.current_time() + self.graceful_shutdown_timeout
         with anyio.move_on_after(self.graceful_shutdown_timeout):
             async with anyio.create_task_group() as waiters:
@@ -608,15 +690,24 @@ class Worker:
 
                 waiters.start_soon(hurry)
                 waiters.start_soon(drained)
+        self._graceful_timeout_passed = anyio.current_time() >= graceful_deadline
+        await self._finish_shutdown()
+
+    async def _finish_shutdown(self) -> None:
+        """Stop what still runs, abandon open polls, and return by the hard deadline."""
+        now = anyio.current_time()
+        if self._hard_deadline is None:
+            self._hard_deadline = now + self.cancel_grace_period + _HARD_DEADLINE_MARGIN
+        deadline = self._hard_deadline
         if self.executions:
             self.log.warning(
                 "stopping activities still running",
                 running=len(self.executions),
-                graceful_timeout_passed=anyio.current_time() >= graceful_deadline,
+                graceful_timeout_passed=self._graceful_timeout_passed,
             )
             for execution in list(self.executions):
                 execution.stop(StopReason.SHUTDOWN, "worker shutdown")
-            with anyio.move_on_after(self.cancel_grace_period + _HARD_DEADLINE_MARGIN):
+            with anyio.move_on_after(deadline - _UNWIND_TIME - anyio.current_time()):
                 await self._wait_until(lambda: not self.executions)
         if self._polls_open:
             # SWF offers no way to withdraw a poll. Waiting out its 60 s would outlast most
@@ -628,9 +719,22 @@ class Worker:
             )
             for scope in list(self._poll_scopes):
                 scope.cancel()
-        if self.executions:
-            self.log.error("hard shutdown deadline passed", still_running=len(self.executions))
-            everything.cancel()
+        with anyio.move_on_after(deadline - _UNWIND_TIME - anyio.current_time()):
+            await self._wait_until(lambda: self._serving_ended)
+        if self._serving_ended:
+            return
+        self.log.error("hard shutdown deadline passed", still_running=len(self.executions))
+        self._serving_scope.cancel()
+        with anyio.move_on_after(deadline - anyio.current_time()):
+            await self._wait_until(lambda: self._serving_ended)
+        for execution in list(self.executions):
+            # Still running even though cancelled: a coroutine shielding itself from it.
+            self._give_up(execution, "hard shutdown deadline passed; the activity still runs")
+        if not self._serving_ended:
+            self.log.error(
+                "abandoning activities that ignore cancellation; the worker returns without them",
+                still_running=len(self.executions),
+            )
 
     def _changed(self) -> None:
         """Wake whoever waits for the set of executions or polls in flight to change."""

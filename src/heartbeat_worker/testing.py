@@ -196,6 +196,9 @@ class _FixedTimeouts:
         self._timeouts = timeouts
         self._on_resolve = on_resolve
 
+    def guess(self, task: dict[str, Any], declared: ActivityType) -> tuple[TaskTimeouts, bool]:
+        return self._timeouts, False  # not final: resolve() tells the run it started
+
     async def resolve(self, task: dict[str, Any], declared: ActivityType) -> TaskTimeouts:
         self._on_resolve()
         return self._timeouts

@@ -3,6 +3,7 @@ and what the framework does at each"), checked in what the dev server recorded."
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import pytest
@@ -28,7 +29,7 @@ DATA_MAX = 32_768
 IDENTITY_MAX = 256
 
 
-async def test_cancel_details_are_cut_at_the_start_to_32768_characters(
+async def test_oversized_cancel_details_become_a_json_marker_within_32768_characters(
     swfkit: SWFKit, make_worker: MakeWorker
 ) -> None:
     event("long_details.started").clear()
@@ -39,9 +40,14 @@ async def test_cancel_details_are_cut_at_the_start_to_32768_characters(
         closed = await closing_event(swfkit, execution)
     assert closed["eventType"] == "ActivityTaskCanceled"
     details = attributes(closed)["details"]
-    assert len(details) == DATA_MAX
-    assert details.endswith('xxTAIL"')  # the end is kept, the start cut
-    assert "HEAD" not in details
+    assert len(details) <= DATA_MAX
+    marker = json.loads(details)  # still JSON, unlike JSON cut anywhere
+    encoded = json.dumps("HEAD" + "x" * 40_000 + "TAIL")
+    assert marker["truncated"] is True
+    assert marker["length"] == len(encoded)
+    assert encoded.startswith(marker["start"])  # the beginning is kept, as a string
+    assert marker["start"].startswith('"HEADxx')
+    assert marker["dropped"] == len(encoded) - len(marker["start"])
 
 
 async def test_the_identity_is_cut_to_256_characters(

@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--rows",
         type=_positive_int,
-        default=500_000,
+        default=200_000,
         help="orders each ETL run loads (default: %(default)s)",
     )
     parser.add_argument(
