@@ -20,7 +20,13 @@ async def test_a_quarter_share_is_a_budget_of_40_calls_per_second(
     server: DevServer, logs: LogCapture
 ) -> None:
     async with worker_process(
-        server, "tests.reliability.activities", "share", "--heartbeat-share", "1/4", logs=logs
+        server,
+        "tests.reliability.activities",
+        "share",
+        "--register",
+        "--heartbeat-share",
+        "1/4",
+        logs=logs,
     ) as worker:
         await worker.wait_for_log('"max_heartbeats_per_second": 40.0')
 
