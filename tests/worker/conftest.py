@@ -1,12 +1,15 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+import io
+import logging
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import structlog
 from aiobotocore.session import get_session
 
-from heartbeat_worker import Worker
+from heartbeat_worker import Worker, configure_logging
 from heartbeat_worker.devserver import DevServer
 from swfkit import TEST_POLL_TIMEOUT, record_task_tokens
 
@@ -37,3 +40,14 @@ def make_worker(dev_server: DevServer, task_tokens: set[str]) -> Callable[..., W
         )
 
     return build
+
+
+@pytest.fixture
+def json_logs() -> Iterator[io.StringIO]:
+    """The worker's log lines as JSON, at DEBUG, in a stream the test reads back."""
+    stream = io.StringIO()
+    configure_logging("json", logging.DEBUG, stream=stream)
+    try:
+        yield stream
+    finally:
+        structlog.reset_defaults()

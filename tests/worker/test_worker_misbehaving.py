@@ -6,37 +6,22 @@ from __future__ import annotations
 
 import io
 import json
-import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-import structlog
 
-from heartbeat_worker import Worker, configure_logging
+from heartbeat_worker import Worker
 from swfkit import SWFKit, attributes
 
 from . import activities, fault_activities
 from .activities import event
+from .logs import log_lines
 from .test_worker_devserver import closing_event, request_cancel, schedule, wait_threading_event
 
 pytestmark = pytest.mark.anyio
 
 MakeWorker = Callable[..., Worker]
-
-
-@pytest.fixture
-def json_logs() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    configure_logging("json", logging.DEBUG, stream=stream)
-    try:
-        yield stream
-    finally:
-        structlog.reset_defaults()
-
-
-def log_lines(stream: io.StringIO) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in stream.getvalue().splitlines()]
 
 
 # -- item 1 ----------------------------------------------------------------------------------

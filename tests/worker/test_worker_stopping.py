@@ -6,20 +6,19 @@ from __future__ import annotations
 
 import io
 import json
-import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import anyio
 import pytest
-import structlog
 
-from heartbeat_worker import Worker, configure_logging
+from heartbeat_worker import Worker
 from heartbeat_worker.devserver import DevServer
 from swfkit import SWFKit, attributes
 
 from . import activities, fault_activities
 from .activities import event
+from .logs import log_lines
 from .test_worker_devserver import (
     closing_event,
     request_cancel,
@@ -36,20 +35,6 @@ RESPONDS = [
     "RespondActivityTaskFailed",
     "RespondActivityTaskCanceled",
 ]
-
-
-@pytest.fixture
-def json_logs() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    configure_logging("json", logging.DEBUG, stream=stream)
-    try:
-        yield stream
-    finally:
-        structlog.reset_defaults()
-
-
-def log_lines(stream: io.StringIO) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in stream.getvalue().splitlines()]
 
 
 async def wait_for_log(stream: io.StringIO, text: str, deadline: float = 10) -> dict[str, Any]:
