@@ -29,8 +29,10 @@ The budget does four things:
 *limit and order*
     calls, retries included, wait in a queue that serves the nearest heartbeat deadline
     first, and leave it only while the last ``⌊rate⌋`` calls took more than a window of one
-    second (plus :data:`ARRIVAL_SPREAD`): so no second, as the service counts them, ever
-    sees more calls than the budget.
+    second (plus :data:`ARRIVAL_SPREAD`), and evenly paced: one per ``window / ⌊rate⌋``
+    seconds, with :data:`PACING_TOLERANCE` of slack. So no second, as the service counts
+    them, ever sees more calls than the budget, even when some calls reach it later than
+    others.
 
 The class is plain data and arithmetic: the caller passes the current time, which keeps it
 deterministic and testable. :class:`~heartbeat_worker._heartbeater.HeartbeatScheduler`
@@ -57,6 +59,7 @@ __all__ = [
     "ARRIVAL_SPREAD",
     "DEFAULT_CEILING",
     "LATEST_SAFE_FRACTION",
+    "PACING_TOLERANCE",
     "PLANNED_SHARE",
     "HeartbeatBudget",
     "Plan",
@@ -92,6 +95,14 @@ ARRIVAL_SPREAD = 0.05
 """Seconds added to the limiter's one-second window. Calls sent in a burst do not reach
 the service at the instants they were sent; the margin keeps a burst that spans the edge
 of a second from counting twice there."""
+
+PACING_TOLERANCE = 0.02
+"""Seconds a call may leave ahead of its even pace (two of the scheduler's ticks). Without
+pacing, the window alone let a whole second's calls leave in one burst; a burst that
+reached the service a little late then landed in the next second beside that second's own
+burst, and the service counted up to a burst more than the budget (176 calls in a second
+on a budget of 160). Paced, a call that arrives late shifts the count of a second by one,
+not by a burst."""
 
 
 def parse_share(text: str) -> float:
@@ -139,6 +150,9 @@ class HeartbeatBudget:
         self.capacity = max(1, math.floor(self.rate))
         """Calls allowed within one :attr:`window`."""
         self.window = (1.0 if self.rate >= 1 else 1 / self.rate) + ARRIVAL_SPREAD
+        self.spacing = self.window / self.capacity
+        """Seconds between calls at the sustained rate: the limiter's even pace."""
+        self._paced_until = -math.inf
         self.jitter = jitter
         self.ceiling = ceiling
         self.admission = admission
@@ -312,14 +326,19 @@ class HeartbeatBudget:
 
     def wait_time(self, now: float) -> float:
         """Seconds until the limiter lets a call through (0: now)."""
+        paced = self._paced_until - PACING_TOLERANCE - now
         if len(self._sent) < self.capacity:
-            return 0.0
-        return max(0.0, self._sent[0] + self.window - now)
+            return max(0.0, paced)
+        return max(0.0, paced, self.window - (now - self._sent[0]))
+
+    def _count(self, at: float) -> None:
+        self._sent.append(at)
+        self._paced_until = max(self._paced_until, at) + self.spacing
 
     def count_call(self, now: float) -> None:
         """Count a call the queue did not hand out (an abandoned call that may still
         arrive) as if sent at ``now``."""
-        self._sent.append(max(now, self._sent[-1]) if self._sent else now)
+        self._count(max(now, self._sent[-1]) if self._sent else now)
 
     def take(self, now: float, live: Callable[[Any], bool] = lambda item: True) -> Any:
         """The queued call with the nearest deadline, if the limiter lets one through now;
@@ -329,5 +348,5 @@ class HeartbeatBudget:
             heapq.heappop(queue)
         if not queue or self.wait_time(now) > 0:
             return None
-        self._sent.append(now)
+        self._count(now)
         return heapq.heappop(queue)[2]

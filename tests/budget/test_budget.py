@@ -11,7 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from heartbeat_worker._budget import ARRIVAL_SPREAD, HeartbeatBudget, Plan, parse_share
+from heartbeat_worker._budget import (
+    ARRIVAL_SPREAD,
+    PACING_TOLERANCE,
+    HeartbeatBudget,
+    Plan,
+    parse_share,
+)
 
 # The documented figures (README, "The heartbeat budget"; docs/performance.md), written out
 # rather than imported, so that a change of the code's constants fails here.
@@ -66,14 +72,42 @@ def test_items_no_longer_live_are_dropped_without_using_the_budget() -> None:
 
 def test_wait_time_says_when_the_next_call_may_go() -> None:
     budget = HeartbeatBudget(2)
-    for _ in range(3):
+    spacing = (1.0 + ARRIVAL_SPREAD) / 2  # two calls per window, evenly paced
+    for _ in range(4):
         budget.offer(0.0, "x")
     assert budget.wait_time(0.0) == 0
     assert budget.take(0.0) == "x"
-    assert budget.take(0.25) == "x"
-    assert budget.take(0.5) is None
-    assert budget.wait_time(0.5) == pytest.approx(1.0 + ARRIVAL_SPREAD - 0.5)
+    assert budget.take(0.25) is None  # too soon after the last: not at the even pace
+    assert budget.wait_time(0.25) == pytest.approx(spacing - PACING_TOLERANCE - 0.25)
+    assert budget.take(spacing - PACING_TOLERANCE) == "x"
+    # Two calls in this window: the next waits for the first to leave it.
+    assert budget.wait_time(spacing) == pytest.approx(1.0 + ARRIVAL_SPREAD - spacing)
     assert budget.take(1.0 + ARRIVAL_SPREAD) == "x"
+
+
+def test_calls_leave_evenly_paced_not_in_a_burst() -> None:
+    budget = HeartbeatBudget(160)
+    taken = take_all_you_can(budget, offers=640, step=0.001)
+    # A tenth of a second never holds much more than a tenth of the budget: with the
+    # window alone, the first 160 calls all left at once.
+    assert most_in_any_window(taken, 0.1) <= 0.1 * 160 + PACING_TOLERANCE * 160 + 1
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    rate=st.floats(min_value=20, max_value=500),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_calls_that_arrive_late_do_not_push_a_second_over_the_budget(
+    rate: float, seed: int
+) -> None:
+    # Each call reaches the service up to ARRIVAL_SPREAD after it left, at random: the
+    # service's count of any one second still stays within the budget.
+    budget = HeartbeatBudget(rate)
+    delays = random.Random(seed)
+    taken = take_all_you_can(budget, offers=int(rate * 4) + 3, step=0.003)
+    arrived = sorted(at + delays.uniform(0, ARRIVAL_SPREAD) for at in taken)
+    assert most_in_any_window(arrived, 1.0) <= int(rate)
 
 
 def take_all_you_can(budget: HeartbeatBudget, offers: int, step: float) -> list[float]:
@@ -118,8 +152,8 @@ def test_the_limit_still_lets_the_budget_through_over_time() -> None:
     budget = HeartbeatBudget(100)
     taken = take_all_you_can(budget, offers=1000, step=0.001)
     seconds = taken[-1] - taken[0]
-    # The first window's calls go at once; the rest follow one window after another.
-    assert (1000 - 100) / seconds == pytest.approx(budget.sustained_rate, rel=0.02)
+    # Evenly paced at the sustained rate, from the first call to the last.
+    assert (1000 - 1) / seconds == pytest.approx(budget.sustained_rate, rel=0.02)
     assert budget.sustained_rate == pytest.approx(100 / (1 + ARRIVAL_SPREAD))
 
 
