@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import signal
 import subprocess
@@ -13,7 +14,7 @@ import aiohttp
 import anyio
 import pytest
 
-from heartbeat_worker.devserver import DevServer
+from heartbeat_worker.devserver import Call, DevServer
 from swfkit import DUMMY_CREDENTIALS, SWFKit, aio_session, attributes, client_config
 
 pytestmark = pytest.mark.anyio
@@ -168,3 +169,26 @@ async def test_stopping_answers_open_polls_at_once() -> None:
             await server.stop()
         assert time.monotonic() - started < 5
         assert replies == [{"startedEventId": 0}]
+
+
+async def test_observe_sees_every_call_handled_with_its_reply_or_its_error(
+    dev_server: DevServer, swf_client: Any
+) -> None:
+    seen: list[Call] = []
+    stop = dev_server.observe(seen.append)
+    kit = SWFKit(swf_client)
+    await kit.setup()
+    task = await kit.start_activity("observed")
+    with pytest.raises(swf_client.exceptions.UnknownResourceFault):
+        await swf_client.record_activity_task_heartbeat(taskToken="not-a-token")
+    stop()
+    await swf_client.record_activity_task_heartbeat(taskToken=task["taskToken"])
+
+    polls = [call for call in seen if call.operation == "PollForActivityTask"]
+    assert [call.reply["taskToken"] for call in polls if call.reply] == [task["taskToken"]]
+    assert polls[0].request["domain"] == "hw-test"
+    refused = [call for call in seen if call.operation == "RecordActivityTaskHeartbeat"]
+    assert [(call.request["taskToken"], call.reply, call.error) for call in refused] == [
+        ("not-a-token", None, "UnknownResourceFault")
+    ]  # and the beat after stop() was not seen
+    assert all(a.at <= b.at for a, b in itertools.pairwise(seen))

@@ -9,16 +9,14 @@ of the JSON lines, and flags any run of characters that looks like a dev server 
 
 from __future__ import annotations
 
-import functools
 import io
 import json
 import re
 import secrets
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from heartbeat_worker.devserver import DevServer
+from heartbeat_worker.devserver import Call, DevServer
 
 Json = dict[str, Any]
 
@@ -99,22 +97,13 @@ def find_secrets(lines: list[str], tokens: set[str]) -> list[str]:
 
 def record_tokens(server: DevServer, tokens: set[str]) -> None:
     """Record every task token ``server`` hands out (activity and decision tasks)."""
-    engine = server._engine  # the test suite's business: wrap the poll handlers
-    assert engine is not None
-    handlers: dict[str, Callable[[Json], Awaitable[Json]]] = engine.async_handlers
-    for name in ("PollForActivityTask", "PollForDecisionTask"):
-        handlers[name] = _recording(handlers[name], tokens)
 
-
-def _recording(
-    handler: Callable[[Json], Awaitable[Json]], tokens: set[str]
-) -> Callable[[Json], Awaitable[Json]]:
-    @functools.wraps(handler)
-    async def recorded(body: Json) -> Json:
-        reply = await handler(body)
-        token = reply.get("taskToken")
-        if token:
+    def record(call: Call) -> None:
+        token = call.reply.get("taskToken") if call.reply is not None else None
+        if call.operation in _POLLS and token:
             tokens.add(token)
-        return reply
 
-    return recorded
+    server.observe(record)
+
+
+_POLLS = ("PollForActivityTask", "PollForDecisionTask")

@@ -10,7 +10,6 @@ heartbeats than its interval allows.
 
 from __future__ import annotations
 
-import functools
 import math
 import random
 import signal
@@ -25,7 +24,7 @@ import pytest
 from heartbeat_worker import Activity
 from heartbeat_worker._logging import get_logger
 from heartbeat_worker._registration import register
-from heartbeat_worker.devserver import DevServer
+from heartbeat_worker.devserver import Call, DevServer
 
 from . import chaos_activities
 from .decide import DOMAIN, Decider, Outcomes, attributes, report
@@ -68,28 +67,16 @@ class HeartbeatLog:
     def __init__(self, server: DevServer) -> None:
         self.activity_of: dict[str, tuple[str, str]] = {}
         self.calls: dict[tuple[str, str], list[float]] = defaultdict(list)
-        engine = server._engine  # the suite's business, as in secrecy.record_tokens
-        assert engine is not None
-        poll = engine.async_handlers["PollForActivityTask"]
-        beat = engine.sync_handlers["RecordActivityTaskHeartbeat"]
+        server.observe(self._see)
 
-        @functools.wraps(poll)
-        async def polled(body: dict[str, Any]) -> dict[str, Any]:
-            reply = await poll(body)
-            if reply.get("taskToken"):
-                run_id = reply["workflowExecution"]["runId"]
-                self.activity_of[reply["taskToken"]] = (run_id, reply["activityId"])
-            return reply
-
-        @functools.wraps(beat)
-        def beaten(body: dict[str, Any]) -> Any:
-            task = self.activity_of.get(body.get("taskToken", ""))
+    def _see(self, call: Call) -> None:
+        if call.operation == "PollForActivityTask" and call.reply and call.reply.get("taskToken"):
+            run_id = call.reply["workflowExecution"]["runId"]
+            self.activity_of[call.reply["taskToken"]] = (run_id, call.reply["activityId"])
+        elif call.operation == "RecordActivityTaskHeartbeat":
+            task = self.activity_of.get(call.request.get("taskToken", ""))
             if task is not None:
-                self.calls[task].append(time.monotonic())
-            return beat(body)
-
-        engine.async_handlers["PollForActivityTask"] = polled
-        engine.sync_handlers["RecordActivityTaskHeartbeat"] = beaten
+                self.calls[task].append(call.at)
 
     def most_in_a_minute(self, task: tuple[str, str]) -> int:
         times = self.calls.get(task, [])

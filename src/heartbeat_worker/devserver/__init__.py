@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from .._errors import StateFileError
 from ._faults import Fault, FaultKind, Faults
+from ._observers import Call
 from ._server import DevServer, ThreadedDevServer
 from ._snapshot import ActivityTaskView, DomainView, ExecutionView, PollView, Snapshot
 
 __all__ = [
     "ActivityTaskView",
+    "Call",
     "DevServer",
     "DomainView",
     "ExecutionView",

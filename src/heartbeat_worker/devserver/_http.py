@@ -24,11 +24,12 @@ from ._model import (
     SWFError,
     validator_for,
 )
+from ._observers import Observers
 from ._queue import POLL_CONNECTION_OPEN
 from ._state import REGION
 from ._status_page import status_routes
 
-__all__ = ["ENGINE_KEY", "FAULTS_KEY", "build_app"]
+__all__ = ["ENGINE_KEY", "FAULTS_KEY", "OBSERVERS_KEY", "build_app"]
 
 _TARGET_PREFIX: Final = "SimpleWorkflowService."
 _CONTENT_TYPE: Final = "application/x-amz-json-1.0"
@@ -45,6 +46,7 @@ _BRACKET: Final = re.compile(rb"[\[\]{}]")
 
 ENGINE_KEY: Final = web.AppKey("engine", Engine)
 FAULTS_KEY: Final = web.AppKey("faults", Faults)
+OBSERVERS_KEY: Final = web.AppKey("observers", Observers)
 
 _log = structlog.get_logger("heartbeat_worker.devserver")
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
@@ -71,6 +73,7 @@ async def _call(request: web.Request) -> web.Response:
     sync_handler = engine.sync_handlers.get(operation)
     async_handler = engine.async_handlers.get(operation) if sync_handler is None else None
     fault = None
+    body: Any = None
     try:
         if validate is None or (sync_handler is None and async_handler is None):
             known = validate is not None
@@ -99,12 +102,15 @@ async def _call(request: web.Request) -> web.Response:
             result = await async_handler(body)
         engine.commit()
     except SWFError as exc:
+        if isinstance(body, dict):  # a valid request the engine refused
+            request.app[OBSERVERS_KEY].notify(operation, body, None, exc.type_name.split("#")[-1])
         return _error(exc)
     except web.HTTPRequestEntityTooLarge:
         return _error(SWFError(VALIDATION_EXCEPTION, "Request body exceeds the 1 MB limit", 413))
     except Exception:
         _log.exception("devserver.internal_failure", operation=operation)
         return _error(SWFError(_INTERNAL_FAILURE, "Internal failure of the dev server", 500))
+    request.app[OBSERVERS_KEY].notify(operation, body, result)
     if fault == "drop-reply":
         return drop_connection(request)
     return _answer(result)
@@ -145,10 +151,13 @@ def decode_body(raw: bytes) -> Any:
         raise SWFError(SERIALIZATION_EXCEPTION, f"Malformed JSON body: {reason}") from None
 
 
-def build_app(engine: Engine, faults: Faults | None = None) -> web.Application:
+def build_app(
+    engine: Engine, faults: Faults | None = None, observers: Observers | None = None
+) -> web.Application:
     app = web.Application(client_max_size=_BODY_MAX + 1024)
     app[ENGINE_KEY] = engine
     app[FAULTS_KEY] = faults or Faults()
+    app[OBSERVERS_KEY] = observers or Observers()
     app.router.add_post("/", _call)
     app.add_routes(status_routes(engine))  # GET / and /status.json: _status_page.py
     return app

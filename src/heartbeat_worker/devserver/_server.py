@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Final, Self
@@ -15,6 +16,7 @@ from .._network import is_loopback
 from ._engine import Engine
 from ._faults import Faults
 from ._http import build_app
+from ._observers import Observer, Observers
 from ._snapshot import Snapshot, take_snapshot
 from ._store import Store
 
@@ -48,7 +50,8 @@ class DevServer:
 
     ``faults`` holds the fault rules (throttling, errors, latency, dropped connections) that
     make it fail on purpose; see :class:`~heartbeat_worker.devserver.Faults`. They may be set
-    before or while it runs. :meth:`snapshot` shows the open activity tasks.
+    before or while it runs. :meth:`snapshot` shows the open activity tasks, and
+    :meth:`observe` every call the server handles.
     """
 
     def __init__(
@@ -76,6 +79,7 @@ class DevServer:
         self.keep_abandoned_polls = keep_abandoned_polls
         self.state_file = Path(state_file) if state_file is not None else None
         self.faults = Faults()
+        self._observers = Observers()
         self._runner: web.AppRunner | None = None
         self._engine: Engine | None = None
         self._bound_port: int | None = None
@@ -103,7 +107,7 @@ class DevServer:
         # handler_cancellation stays off (aiohttp's default): with keep_abandoned_polls, a
         # poll whose client went away must still be able to receive its task, as on SWF.
         runner = web.AppRunner(
-            build_app(engine, self.faults),
+            build_app(engine, self.faults, self._observers),
             access_log=None,
             handle_signals=False,
             shutdown_timeout=_SHUTDOWN_TIMEOUT,
@@ -119,6 +123,18 @@ class DevServer:
         self._runner = runner
         self._engine = engine
         self._bound_port = int(runner.addresses[0][1])
+
+    def observe(self, callback: Observer) -> Callable[[], None]:
+        """Call ``callback`` with a :class:`~heartbeat_worker.devserver.Call` for every call
+        the server handles from now on (applied, or refused with an SWF error); returns a
+        function that stops it.
+
+        It runs in the server's event loop (its thread, for :meth:`in_thread`), after the
+        call and before the answer is sent: keep it quick, and what it raises turns the
+        call into an internal failure. A test reads what SWF received this way: the task
+        tokens polls handed out, when each heartbeat arrived, what a worker answered.
+        """
+        return self._observers.add(callback)
 
     def snapshot(self) -> Snapshot:
         """The open activity tasks, with their last heartbeat details and time.
@@ -180,6 +196,10 @@ class ThreadedDevServer:
     @property
     def faults(self) -> Faults:
         return self.server.faults
+
+    def observe(self, callback: Observer) -> Callable[[], None]:
+        """:meth:`DevServer.observe`: ``callback`` runs in the server's thread."""
+        return self.server.observe(callback)
 
     def snapshot(self) -> Snapshot:
         """:meth:`DevServer.snapshot`, taken in the server's thread; call it from another."""
