@@ -399,7 +399,14 @@ async def _browser_page(url: str, profile: Path) -> AsyncIterator[_Page]:
 async def test_the_page_refreshes_in_a_browser(
     dev_server: DevServer, swf_client: Any, swfkit: SWFKit, tmp_path: Path
 ) -> None:
-    task = await _start(swfkit)
+    # Beside busy processes Chromium can take tens of seconds to start: the task, beaten
+    # only by hand, must outlive that.
+    task = await _start(
+        swfkit,
+        heartbeat_timeout="600",
+        start_to_close_timeout="1200",
+        schedule_to_close_timeout="1800",
+    )
     token = task["taskToken"]
     await swf_client.record_activity_task_heartbeat(taskToken=token, details="step 1 <b>bold</b>")
 
