@@ -108,7 +108,47 @@ class TaskExecution:
     (see :mod:`._running`), so nothing it sets survives it. A stop request starts the one
     helper a task may need, in ``helpers``: the grace timer, which answers in the activity's
     place if it is still running when the grace period ends.
+
+    Slots, and scopes made only when needed: a worker keeps one of these per running
+    activity, and thousands of sleeping activities are the case the heartbeat budget is for.
     """
+
+    __slots__ = (
+        "__weakref__",
+        "_activity",
+        "_activity_scope",
+        "_answered",
+        "_client",
+        "_early_stop",
+        "_heartbeats",
+        "_helpers",
+        "_interceptor",
+        "_lateness_planned",
+        "_on_loop",
+        "_processes",
+        "_received",
+        "_resolve_scope",
+        "_resolver",
+        "_returned",
+        "_settings",
+        "_stall_watch",
+        "_started",
+        "_started_at",
+        "_task",
+        "_thread_limiter",
+        "_token",
+        "_token_hash",
+        "answered",
+        "context",
+        "counted",
+        "description",
+        "heartbeat_interval",
+        "heartbeater",
+        "left_why",
+        "log",
+        "outcome",
+        "thread_returned",
+    )
 
     def __init__(
         self,
@@ -164,7 +204,7 @@ class TaskExecution:
         """Set when the activity's thread was abandoned while still running: the event is
         set once the thread finally returns."""
         self._activity_scope = anyio.CancelScope()
-        self._resolve_scope = anyio.CancelScope()
+        self._resolve_scope: anyio.CancelScope | None = None
         self._on_loop = activity is not None and activity.is_coroutine
         # Both exist only once a stop is requested (most tasks never need them).
         self._returned: anyio.Event | None = None
@@ -300,8 +340,11 @@ class TaskExecution:
             log=self.log,
         )
         self._heartbeats.add(provisional, started_at=self._received)
+        self._resolve_scope = scope = anyio.CancelScope()
+        if self._early_stop is not None:
+            scope.cancel()  # stopped before the look-up began
         try:
-            with self._resolve_scope:
+            with scope:
                 found = await self._resolver.resolve(self._task, activity.activity_type)
                 return found, provisional.last_acknowledged
             return guess, provisional.last_acknowledged
@@ -320,7 +363,8 @@ class TaskExecution:
             # Still preparing (resolving timeouts): the stop applies once the context exists.
             if self._early_stop is None or _overrides(reason, self._early_stop[0]):
                 self._early_stop = (reason, why)
-            self._resolve_scope.cancel()
+            if self._resolve_scope is not None:
+                self._resolve_scope.cancel()
             return
         if not context.request_stop(reason):
             if _overrides(reason, context.stop_reason):
