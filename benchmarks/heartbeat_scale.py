@@ -164,7 +164,7 @@ async def main(args: argparse.Namespace) -> int:
         numbered = {
             1: Case(50, 3, None),
             2: Case(50, 3, 30.0),
-            4: Case(75, 10, 6.0, baseline="today", admission=True),
+            4: Case(40, 10, 3.0, baseline="today", admission=True),
         }
     else:
         numbered = {

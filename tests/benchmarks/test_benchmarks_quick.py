@@ -6,7 +6,8 @@ goals: on a busy machine a smoke run may miss one (exit status 1, "MISSED" or a 
 which is the benchmarks' business, not this test's. A crash is this test's business: any
 traceback (every uncaught exception prints one, and exits 1 too) or any other status.
 (``soak.py`` and ``devserver_heartbeats.py`` measure other things over minutes and are
-left out; ``heartbeat_scale.py`` runs its second case only, the one with a budget.)
+left out; ``heartbeat_scale.py`` runs its budget cases: 2, and 4, which at this size
+also covers case 3's path.)
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 SCRIPTS = {
     "budget.py": [],
     "cancellation_latency.py": [],
-    "heartbeat_scale.py": ["--case", "2"],
+    "heartbeat_scale.py": ["--case", "2", "--case", "4"],
     "observability_cost.py": [],
     "startup.py": [],
     "throughput.py": [],
