@@ -220,6 +220,8 @@ class Worker:
             self._shutdown_requested.set()
             for scope in list(self._idle_scopes):
                 scope.cancel()
+            for _ in range(self._poll_permits.statistics().tasks_waiting):
+                self._poll_permits.release()  # each waiting slot wakes, sees the shutdown
             self._changed()
         if hurry and not self._hurry.is_set():
             self.log.warning("hurrying shutdown: stopping running activities now")
@@ -494,7 +496,12 @@ class Worker:
             try:
                 self._poll_permits.acquire_nowait()
             except anyio.WouldBlock:
-                if not await self._idle(self._poll_permits.acquire()):
+                # Most slots wait here while others poll: a plain acquire, without a cancel
+                # scope of its own (with thousands of idle slots, those scopes were a fifth
+                # of a running activity's memory); shutdown wakes every waiter with a permit.
+                await self._poll_permits.acquire()
+                if self.shutting_down:
+                    self._poll_permits.release()
                     break
             try:
                 # With a heartbeat budget: no poll while one more task would not fit in it.
