@@ -74,14 +74,14 @@ async def test_heartbeat_details_from_the_child_reach_swf(
     )
     async with worker:
         children = worker.process_ids
-        execution = await schedule(swfkit, "beating", [60, 0.05], heartbeat_timeout="0.6")
+        execution = await schedule(swfkit, "beating", [60, 0.05], heartbeat_timeout="2")
         details = await reported(dev_server, key="step")
         result = await result_of(swfkit, execution)
     assert children == [details["pid"]]
     assert details["pid"] != os.getpid()
     assert result["pid"] == details["pid"]
     assert result["activity_id"] == "a1"
-    assert result["heartbeat_timeout"] == 0.6
+    assert result["heartbeat_timeout"] == 2.0
     assert worker.outcomes == {"completed": 1}
     assert not alive(details["pid"])  # the pool's children ended with the worker
 
@@ -95,7 +95,7 @@ async def test_cancel_reaches_a_cooperative_child_which_then_serves_on(
         max_processes=1,
     )
     async with worker:
-        execution = await schedule(swfkit, "cooperative", heartbeat_timeout="0.6")
+        execution = await schedule(swfkit, "cooperative", heartbeat_timeout="2")
         pid = (await reported(dev_server))["pid"]
         await request_cancel(swfkit, execution)
         closed = await closing_event(swfkit, execution)
@@ -117,7 +117,7 @@ async def test_the_latest_of_many_rapid_heartbeats_reaches_swf(
     though the activity makes no call after them."""
     worker = make_worker([process_activities.rapid], resolve_timeouts="history", max_processes=1)
     async with worker:
-        execution = await schedule(swfkit, "rapid", 100_000, heartbeat_timeout="0.6")
+        execution = await schedule(swfkit, "rapid", 100_000, heartbeat_timeout="2")
         await reported(dev_server, key="call", value=99_999, deadline=30)
         await request_cancel(swfkit, execution)
         closed = await closing_event(swfkit, execution)
@@ -136,7 +136,7 @@ async def test_a_child_ignoring_cancel_is_ended_after_the_grace_period_and_repla
         cancel_grace_period=0.5,
     )
     async with worker:
-        execution = await schedule(swfkit, "ignoring", ignore_sigterm, heartbeat_timeout="0.6")
+        execution = await schedule(swfkit, "ignoring", ignore_sigterm, heartbeat_timeout="2")
         pid = (await reported(dev_server))["pid"]
         await request_cancel(swfkit, execution)
         closed = await closing_event(swfkit, execution)

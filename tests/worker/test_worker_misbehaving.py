@@ -84,7 +84,7 @@ async def test_activity_cancelled_raised_by_a_child_task_answers_canceled_with_i
 ) -> None:
     event("group_cancelled.started").clear()
     async with make_worker([fault_activities.group_cancelled], resolve_timeouts="history"):
-        execution = await schedule(swfkit, "group_cancelled", heartbeat_timeout="0.6")
+        execution = await schedule(swfkit, "group_cancelled", heartbeat_timeout="2")
         await wait_threading_event("group_cancelled.started")
         await request_cancel(swfkit, execution)
         closed = await closing_event(swfkit, execution)
@@ -126,7 +126,7 @@ async def test_oversized_cancel_details_reach_swf_as_valid_json_saying_what_was_
 ) -> None:
     event("huge_cancel_details.started").clear()
     async with make_worker([fault_activities.huge_cancel_details], resolve_timeouts="history"):
-        execution = await schedule(swfkit, "huge_cancel_details", 50_000, heartbeat_timeout="0.6")
+        execution = await schedule(swfkit, "huge_cancel_details", 50_000, heartbeat_timeout="2")
         await wait_threading_event("huge_cancel_details.started")
         await request_cancel(swfkit, execution)
         closed = await closing_event(swfkit, execution)

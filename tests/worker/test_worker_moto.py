@@ -61,13 +61,14 @@ async def test_fail_on_moto(moto_url: str, moto_kit: SWFKit) -> None:
 
 
 async def test_heartbeats_keep_a_task_alive_on_moto(moto_url: str, moto_kit: SWFKit) -> None:
-    """A 3 s activity under a 1 s heartbeat timeout completes only if heartbeats flow."""
+    """A 5 s activity under a 2 s heartbeat timeout completes only if heartbeats flow (a
+    shorter timeout cannot hold beside busy processes: a stalled second would end it)."""
     async with moto_worker(
         moto_url, moto_kit, [activities.progress], resolve_timeouts="history"
     ) as worker:
-        execution = await schedule(moto_kit, "progress", [6, 0.5], heartbeat_timeout="1")
+        execution = await schedule(moto_kit, "progress", [10, 0.5], heartbeat_timeout="2")
         with anyio.fail_after(20):
             await worker.wait_handled(1)
         closed = await closing_event(moto_kit, execution)
     assert closed["eventType"] == "ActivityTaskCompleted"
-    assert json.loads(attributes(closed)["result"]) == 6
+    assert json.loads(attributes(closed)["result"]) == 10

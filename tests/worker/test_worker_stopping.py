@@ -97,7 +97,7 @@ async def test_an_abandoned_thread_keeps_its_capacity_until_it_returns(
             resolve_timeouts="history",
         ) as worker:
             first = await schedule(
-                swfkit, "deaf_thread", 30, activity_id="deaf", heartbeat_timeout="0.6"
+                swfkit, "deaf_thread", 30, activity_id="deaf", heartbeat_timeout="2"
             )
             await wait_threading_event("deaf_thread.started")
             await request_cancel(swfkit, first, "deaf")
@@ -202,7 +202,7 @@ async def test_a_cancel_request_during_a_shutdown_stop_is_answered_canceled(
     )
     try:
         async with worker:
-            execution = await schedule(swfkit, "slow_cleanup", heartbeat_timeout="0.6")
+            execution = await schedule(swfkit, "slow_cleanup", heartbeat_timeout="2")
             await wait_threading_event("slow_cleanup.started")
             worker.request_shutdown(hurry=True)
             await wait_for_log(json_logs, "stopping activity")
