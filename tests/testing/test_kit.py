@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import Any
 
@@ -204,7 +205,11 @@ async def test_cancel_from_the_test_through_the_handle() -> None:
 
 async def test_an_activity_that_finishes_anyway_completes() -> None:
     def ignores_cancellation() -> str:
-        heartbeat({"step": 1})  # cancellation is requested during this call
+        # Cancellation is requested during this call. Whether the call itself then raises
+        # depends on whether the next automatic beat (every 50 ms) brought the request back
+        # before the call returned: on a busy machine it may. The activity finishes either way.
+        with contextlib.suppress(ActivityCancelled):
+            heartbeat({"step": 1})
         return "finished"
 
     outcome = await run_activity(ignores_cancellation, cancel_after_heartbeats=1)
