@@ -500,7 +500,7 @@ class Worker:
                 # scope of its own (with thousands of idle slots, those scopes were a fifth
                 # of a running activity's memory); shutdown wakes every waiter with a permit.
                 await self._poll_permits.acquire()
-                if self.shutting_down:
+                if self._shutdown_requested.is_set():  # (shutting_down, read afresh)
                     self._poll_permits.release()
                     break
             try:
