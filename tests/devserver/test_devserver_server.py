@@ -192,3 +192,19 @@ async def test_observe_sees_every_call_handled_with_its_reply_or_its_error(
         ("not-a-token", None, "UnknownResourceFault")
     ]  # and the beat after stop() was not seen
     assert all(a.at <= b.at for a, b in itertools.pairwise(seen))
+
+
+async def test_an_observer_that_raises_gives_an_swf_shaped_internal_failure(
+    dev_server: DevServer, raw: Any
+) -> None:
+    def broken(call: Call) -> None:
+        raise RuntimeError("observer bug")
+
+    dev_server.observe(broken)
+    status, body = await raw("ListDomains", {"registrationStatus": "REGISTERED"})
+    assert status == 500
+    assert body["__type"].endswith("#InternalFailure")
+    # The same for a call the engine refused.
+    status, body = await raw("RecordActivityTaskHeartbeat", {"taskToken": "not-a-token"})
+    assert status == 500
+    assert body["__type"].endswith("#InternalFailure")

@@ -72,6 +72,7 @@ async def _call(request: web.Request) -> web.Response:
     validate = validator_for(operation) if operation else None
     sync_handler = engine.sync_handlers.get(operation)
     async_handler = engine.async_handlers.get(operation) if sync_handler is None else None
+    observers = request.app[OBSERVERS_KEY]
     fault = None
     body: Any = None
     try:
@@ -101,19 +102,26 @@ async def _call(request: web.Request) -> web.Response:
             POLL_CONNECTION_OPEN.set(functools.partial(_connection_open, request))
             result = await async_handler(body)
         engine.commit()
+        observers.notify(operation, body, result)
     except SWFError as exc:
         if isinstance(body, dict):  # a valid request the engine refused
-            request.app[OBSERVERS_KEY].notify(operation, body, None, exc.type_name.split("#")[-1])
+            try:
+                observers.notify(operation, body, None, exc.code)
+            except Exception:
+                return _internal_failure(operation)
         return _error(exc)
     except web.HTTPRequestEntityTooLarge:
         return _error(SWFError(VALIDATION_EXCEPTION, "Request body exceeds the 1 MB limit", 413))
     except Exception:
-        _log.exception("devserver.internal_failure", operation=operation)
-        return _error(SWFError(_INTERNAL_FAILURE, "Internal failure of the dev server", 500))
-    request.app[OBSERVERS_KEY].notify(operation, body, result)
+        return _internal_failure(operation)
     if fault == "drop-reply":
         return drop_connection(request)
     return _answer(result)
+
+
+def _internal_failure(operation: str) -> web.Response:
+    _log.exception("devserver.internal_failure", operation=operation)
+    return _error(SWFError(_INTERNAL_FAILURE, "Internal failure of the dev server", 500))
 
 
 def _connection_open(request: web.Request) -> bool:

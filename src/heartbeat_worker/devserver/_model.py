@@ -44,6 +44,11 @@ class SWFError(Exception):
         self.message = message
         self.status = status
 
+    @property
+    def code(self) -> str:
+        """The error code a client sees: what follows the last ``#`` of the type."""
+        return self.type_name.rpartition("#")[2]
+
     def body(self) -> dict[str, str]:
         return {"__type": self.type_name, "message": self.message}
 
