@@ -95,6 +95,9 @@ def find_secrets(lines: list[str], tokens: set[str]) -> list[str]:
     return problems
 
 
+_POLLS = ("PollForActivityTask", "PollForDecisionTask")
+
+
 def record_tokens(server: DevServer, tokens: set[str]) -> None:
     """Record every task token ``server`` hands out (activity and decision tasks)."""
 
@@ -104,6 +107,3 @@ def record_tokens(server: DevServer, tokens: set[str]) -> None:
             tokens.add(token)
 
     server.observe(record)
-
-
-_POLLS = ("PollForActivityTask", "PollForDecisionTask")
